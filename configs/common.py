@@ -1,0 +1,92 @@
+"""Fields shared by every family. Each field is documented here, once; family bases add theirs.
+
+A family base calls `get_config()`, sets `family`, adds its own sections and locks the result, so
+that an override file or a `--config.x.y=...` flag naming a field that does not exist is an error.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """Returns the shared fields with their defaults (unlocked: the family base locks it)."""
+    config = ml_collections.ConfigDict()
+    # Package that runs this config: 'sde_jax', 'ldm_jax' or 'zsl_jax'. main.py dispatches on it.
+    config.family = ''
+    # Seeds parameter init, the data order and all training noise (runs are reproducible).
+    config.seed = 0
+
+    config.data = data = ml_collections.ConfigDict()
+    # Where examples come from: 'digits' (scikit-learn's bundled 8x8 digits, no download), 'npz'
+    # (arrays x_<split>, y_<split>), 'image_folder' (<path>/<split>/<class>/*.png|jpg, or a flat
+    # folder of images; a .tar/.tgz archive of either works too) or 'tfds' (tensorflow-datasets).
+    data.source = 'digits'
+    # tfds data set name, e.g. 'mnist', 'cifar10', 'celeb_a_hq/256' (source='tfds').
+    data.name = ''
+    # File or folder of the data (npz, image_folder). Relative paths are under `data.root`.
+    data.path = ''
+    # Data root for relative paths; '' uses the environment variable JAXGEN_DATA_ROOT.
+    data.root = ''
+    # tfds data_dir ('' uses tfds' default, ~/tensorflow_datasets).
+    data.tfds_dir = ''
+    # Split names used for training and for evaluation.
+    data.train_split = 'train'
+    data.eval_split = 'test'
+    # Side length images are resized to (square); 0 keeps the stored size.
+    data.image_size = 0
+    # Channels of the images (1 grey, 3 RGB); grey images are broadcast to 3 where 3 is asked.
+    data.num_channels = 1
+    # Uniform dequantisation: x = (n + u) / 2^bits with u ~ U[0, 1) instead of x = n / (2^bits - 1).
+    data.dequantize = False
+    # Randomly flip training images left-right.
+    data.random_flip = False
+    # Keep at most this many training examples (0 keeps all): for tiny runs and overfitting checks.
+    data.max_examples = 0
+
+    config.training = training = ml_collections.ConfigDict()
+    # Global batch size over all devices and hosts; must be divisible by the device count.
+    training.batch_size = 128
+    # Total number of optimisation steps.
+    training.num_steps = 1000
+    # Steps fused into one compiled call with lax.scan; num_steps, log_every and
+    # checkpoint_every must be multiples of it.
+    training.steps_per_call = 1
+    # Write metrics (JSONL, TensorBoard, progress bar) every this many steps.
+    training.log_every = 50
+    # Save a checkpoint every this many steps (and at the end, and on SIGTERM).
+    training.checkpoint_every = 500
+    # Number of checkpoints kept on disk.
+    training.keep_checkpoints = 3
+
+    config.optim = optim = ml_collections.ConfigDict()
+    # 'adam' or 'adamw'.
+    optim.optimizer = 'adam'
+    # Peak learning rate, reached after `warmup_steps` of linear warm-up from 0.
+    optim.learning_rate = 2e-4
+    optim.warmup_steps = 0
+    # After warm-up: 'constant' or 'cosine' decay to 0 at training.num_steps.
+    optim.schedule = 'constant'
+    optim.beta1 = 0.9
+    optim.beta2 = 0.999
+    optim.eps = 1e-8
+    # Decoupled weight decay (adamw only).
+    optim.weight_decay = 0.0
+    # Clip gradients to this global norm; 0 disables clipping.
+    optim.grad_clip = 1.0
+    # Exponential moving average of the parameters: ema = rate * ema + (1 - rate) * params.
+    optim.ema_rate = 0.999
+    # EMA warm-up: use min(rate, (1 + step) / (10 + step)) so early averages are not stale.
+    optim.ema_warmup = False
+
+    config.runtime = runtime = ml_collections.ConfigDict()
+    # Multi-host: call jax.distributed.initialize() before anything else (TPU pods, GPU clusters).
+    runtime.distributed = False
+    # For distributed runs outside auto-detected clusters: 'host:port' of process 0, the process
+    # count and this process's id ('' / 0 / -1 let JAX detect them).
+    runtime.coordinator_address = ''
+    runtime.num_processes = 0
+    runtime.process_id = -1
+    # Write TensorBoard event files beside metrics.jsonl.
+    runtime.tensorboard = True
+    # Show a progress bar on long work (process 0 only).
+    runtime.progress_bar = True
+    return config

@@ -1,0 +1,118 @@
+"""Loading configs, checking them, and tying a workdir to the config of the run it holds."""
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+from gen_runtime.errors import ConfigError
+
+# Fields that may differ between invocations on one workdir without making it another run:
+# how long to train, how often to log, and everything about sampling and evaluation.
+RUN_INDEPENDENT_FIELDS = (
+    'training.num_steps',
+    'training.steps_per_call',
+    'training.log_every',
+    'training.checkpoint_every',
+    'training.keep_checkpoints',
+    'data.root',
+    'data.tfds_dir',
+    'runtime',
+    'sampling',
+    'eval',
+    'likelihood',
+)
+
+CONFIG_FILE = 'config.json'
+
+
+def load_config_file(spec: str) -> ml_collections.ConfigDict:
+    """Loads `path.py[:arg]` the way `--config` does: calls its `get_config(arg)`."""
+    path, _, arg = spec.partition(':')
+    if not os.path.isfile(path):
+        raise ConfigError(f'config file {path!r} does not exist; pass --config configs/<file>.py')
+    module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    try:
+        return module.get_config(arg) if arg else module.get_config()
+    except AttributeError as e:
+        raise ConfigError(f'{spec}: {_one_line(e)}') from e
+
+
+def flatten(config: ml_collections.ConfigDict | dict, prefix: str = '') -> dict[str, Any]:
+    """`{'a.b': value}` for every leaf field of a (nested) config."""
+    items = config.items() if isinstance(config, dict) else config.to_dict().items()
+    out = {}
+    for key, value in items:
+        name = f'{prefix}{key}'
+        if isinstance(value, (dict, ml_collections.ConfigDict)):
+            out.update(flatten(value, name + '.'))
+        else:
+            out[name] = value
+    return out
+
+
+def _is_run_independent(name: str) -> bool:
+    return any(name == f or name.startswith(f + '.') for f in RUN_INDEPENDENT_FIELDS)
+
+
+def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = True) -> None:
+    """Writes the resolved config into `workdir`, or checks it against the run already there.
+
+    A workdir holds one run. If it already holds a config that differs in a field that defines the
+    run (model, data, optimiser, seed, ...), this raises instead of mixing two runs' checkpoints.
+    """
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, CONFIG_FILE)
+    new = json.loads(config.to_json_best_effort())
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                old = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f'{path} is unreadable ({_one_line(e)}); move it away or use a new --workdir') from e
+        old_flat, new_flat = flatten(old), flatten(new)
+        differing = sorted(
+            name for name in set(old_flat) | set(new_flat)
+            if not _is_run_independent(name) and old_flat.get(name) != new_flat.get(name)
+        )
+        if differing:
+            name = differing[0]
+            raise ConfigError(
+                f'--workdir {workdir} holds a run of a different config ({name}: '
+                f'{old_flat.get(name)!r} there, {new_flat.get(name)!r} now'
+                f'{f", and {len(differing) - 1} more fields" if len(differing) > 1 else ""}); '
+                'use a new --workdir or the same config'
+            )
+    if not write:
+        return
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(new, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def data_root(config: ml_collections.ConfigDict) -> str:
+    """The data root: `config.data.root`, else $JAXGEN_DATA_ROOT, else ''."""
+    return config.data.root or os.environ.get('JAXGEN_DATA_ROOT', '')
+
+
+def resolve_data_path(config: ml_collections.ConfigDict, path: str) -> str:
+    """Resolves a data path against the data root; relative paths need a root."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    root = data_root(config)
+    if not root:
+        raise ConfigError(
+            f'data path {path!r} is relative and no data root is set; set JAXGEN_DATA_ROOT or '
+            '--config.data.root to the folder that holds it'
+        )
+    return os.path.join(root, path)
+
+
+def _one_line(e: BaseException) -> str:
+    return ' '.join(str(e).split())

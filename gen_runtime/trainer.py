@@ -1,0 +1,202 @@
+"""The training loop every family uses: jit-compiled, data-parallel, resumable, logged.
+
+A family describes its model with a `TrainTask` (how to initialise the state, one pure update step,
+where batches come from); `train` does the rest: one mesh over all devices, several steps per call
+with `lax.scan`, checkpoints every K steps and on SIGTERM, resume from the newest readable
+checkpoint, metrics to JSONL/TensorBoard and a progress bar, and a clear stop on NaN or Inf.
+"""
+
+import dataclasses
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from gen_runtime import parallel
+from gen_runtime.checkpoint import Checkpointer
+from gen_runtime.data import Batch, prefetch_to_devices
+from gen_runtime.errors import CheckpointError, ConfigError, NonFiniteError, Preempted
+from gen_runtime.metric_writer import MetricWriter
+
+log = logging.getLogger(__name__)
+PyTree = Any
+CHECKPOINT_DIR = 'checkpoints'
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainTask:
+    """What a family hands the runtime to train a model.
+
+    init_state: rng -> state (a pytree, e.g. a TrainState or a dict of them).
+    update: (state, batch, rng) -> (state, metrics): one pure optimisation step; metrics is a dict
+      of scalars and should hold 'loss'. The rng is derived from the seed and the global step.
+    host_batches: (first_step, count) -> this host's rows of the global batches of steps
+      first_step .. first_step+count-1, stacked on a leading axis (see data.TrainBatches).
+    """
+
+    init_state: Callable[[jax.Array], PyTree]
+    update: Callable[[PyTree, Batch, jax.Array], tuple[PyTree, dict[str, jax.Array]]]
+    host_batches: Callable[[int, int], Batch]
+
+
+def check_training_config(training: ml_collections.ConfigDict) -> None:
+    """Raises a ConfigError if the step counts of `training` do not fit together."""
+    k = training.steps_per_call
+    if k < 1:
+        raise ConfigError(f'training.steps_per_call={k} must be at least 1')
+    for name in ('num_steps', 'log_every', 'checkpoint_every'):
+        value = training[name]
+        if value < 1 or value % k:
+            raise ConfigError(f'training.{name}={value} must be a positive multiple of '
+                              f'training.steps_per_call={k}')
+
+
+def step_rng(seed: int, step: jax.Array) -> jax.Array:
+    """The training noise of global step `step`: the same whatever the device count or resumes."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 1), step)
+
+
+def init_state(task: TrainTask, seed: int, mesh: jax.sharding.Mesh) -> PyTree:
+    """The task's initial state, replicated over the mesh."""
+    return jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))(jax.random.key(seed))
+
+
+def load_trained_state(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> tuple[int, PyTree]:
+    """(step, state) of the newest readable checkpoint in `workdir`, for sampling and evaluation."""
+    mesh = parallel.make_mesh()
+    ckpt = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), config.training.keep_checkpoints)
+    try:
+        restored = ckpt.restore_latest(init_state(task, config.seed, mesh))
+    finally:
+        ckpt.close()
+    if restored is None:
+        raise CheckpointError(f'no checkpoint in {workdir}; train first with --mode train '
+                              'and the same --workdir')
+    return restored
+
+
+class _SigtermFlag:
+    """Records SIGTERM instead of dying, so the loop can save a checkpoint first."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self) -> '_SigtermFlag':
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.raised = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _summarise(pending: list[dict[str, jax.Array]]) -> dict[str, np.ndarray]:
+    """Per-step metric values since the last summary, fetched to the host: {name: (steps,)}."""
+    fetched = parallel.to_host(pending)
+    return {name: np.concatenate([np.reshape(m[name], -1) for m in fetched]) for name in fetched[0]}
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> PyTree:
+    """Trains `task` for `config.training.num_steps` steps in `workdir`, resuming if possible.
+
+    Returns the final state. Raises NonFiniteError on a NaN/Inf metric (nothing is saved after the
+    last finite one) and Preempted after saving a checkpoint on SIGTERM.
+    """
+    training = config.training
+    check_training_config(training)
+    parallel.check_batch_size(training.batch_size)
+    k, num_steps = training.steps_per_call, training.num_steps
+    mesh = parallel.make_mesh()
+    is_chief = jax.process_index() == 0
+
+    state = init_state(task, config.seed, mesh)
+    ckpt = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), training.keep_checkpoints)
+    restored = ckpt.restore_latest(state)
+    start = 0
+    if restored is not None:
+        start, state = restored
+        log.info('resuming from the checkpoint at step %d', start)
+    writer = MetricWriter(workdir, tensorboard=config.runtime.tensorboard, enabled=is_chief)
+    writer.truncate_after(start)
+
+    def multi_step(state: PyTree, batches: Batch, first_step: jax.Array) -> tuple[PyTree, dict]:
+        def body(state: PyTree, xs: tuple[Batch, jax.Array]) -> tuple[PyTree, dict]:
+            batch, offset = xs
+            return task.update(state, batch, step_rng(config.seed, first_step + offset))
+
+        return jax.lax.scan(body, state, (batches, jnp.arange(k)))
+
+    rep = parallel.replicated(mesh)
+    step_fn = jax.jit(multi_step, in_shardings=(rep, parallel.batch_sharded(mesh, 1), rep),
+                      out_shardings=(rep, rep), donate_argnums=0)
+    batches = prefetch_to_devices((task.host_batches(s, k) for s in range(start, num_steps, k)),
+                                  mesh, leading_axes=1)
+    last_saved = start if restored is not None else None
+    pending: list[dict[str, jax.Array]] = []
+    bar = tqdm(total=num_steps, initial=start, desc='train', unit='step', dynamic_ncols=True,
+               disable=not (is_chief and config.runtime.progress_bar))
+    clock, clock_step = time.perf_counter(), start
+    first_call: dict[str, float] = {}
+    try:
+        with _SigtermFlag() as sigterm:
+            for step in range(start, num_steps, k):
+                state, metrics = step_fn(state, next(batches), np.int32(step))
+                if step == start:
+                    jax.block_until_ready(metrics)
+                    first_call = {'compile_and_first_call_seconds': time.perf_counter() - clock}
+                    clock, clock_step = time.perf_counter(), step + k
+                pending.append(metrics)
+                done = step + k
+                bar.update(k)
+                finished = done == num_steps
+                do_log = done % training.log_every == 0 or finished or sigterm.raised
+                do_save = done % training.checkpoint_every == 0 or finished or sigterm.raised
+                if not (do_log or do_save):
+                    continue
+                values = _summarise(pending)
+                pending = []
+                bad = [name for name, v in values.items() if not np.all(np.isfinite(v))]
+                if bad:
+                    where = (f'step {last_saved} in {ckpt.directory}' if last_saved is not None
+                             else 'none (no checkpoint was saved yet)')
+                    raise NonFiniteError(
+                        f'{bad[0]} became NaN/Inf between steps {done - len(values[bad[0]]) + 1} and '
+                        f'{done}; training stopped, the last good checkpoint is {where}; lower '
+                        'optim.learning_rate, enable optim.grad_clip or check the data')
+                if do_log:
+                    now = time.perf_counter()
+                    summary = {name: float(np.mean(v)) for name, v in values.items()}
+                    summary['steps_per_sec'] = (done - clock_step) / max(now - clock, 1e-9)
+                    clock, clock_step = now, done
+                    writer.write(done, {**summary, **first_call})
+                    first_call = {}
+                    if 'loss' in summary:
+                        bar.set_postfix(loss=f'{summary["loss"]:.4g}')
+                if do_save:
+                    ckpt.save(done, state)
+                    last_saved = done
+                if sigterm.raised:
+                    ckpt.wait()
+                    raise Preempted(f'stopped by SIGTERM at step {done}; a checkpoint was saved in '
+                                    f'{ckpt.directory}; run the same command to resume')
+    finally:
+        bar.close()
+        batches.close()
+        ckpt.close()
+        writer.close()
+    return state

@@ -1,0 +1,90 @@
+"""Runs an experiment: `python main.py --config configs/<file>.py --workdir runs/<name> --mode train`.
+
+The config's `family` field names the package that runs it (sde_jax, ldm_jax or zsl_jax); each
+family's `modes.MODES` maps mode names to functions of (config, workdir). This file only parses
+flags, checks the config against the workdir and dispatches.
+"""
+
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+import ml_collections
+from absl import app, flags
+from ml_collections import config_flags
+
+from gen_runtime.config import bind_workdir
+from gen_runtime.errors import ConfigError, Preempted, UserError
+from gen_runtime.parallel import init_distributed
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Experiment config file, `path.py` or `path.py:variant`; fields can be '
+    'overridden with --config.<section>.<field>=<value>.', lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Folder of the run: config, checkpoints, metrics, '
+                               'samples. Rerunning with the same workdir resumes.')
+_MODE = flags.DEFINE_string('mode', 'train', 'What to do; the modes depend on the family '
+                            '(sde_jax: train, sample, likelihood, eval).')
+
+EXIT_USER_ERROR = 2
+EXIT_PREEMPTED = 143  # 128 + SIGTERM, as if the signal had ended the process
+
+
+def fail(message: str) -> None:
+    """Prints a one-line error and exits with EXIT_USER_ERROR."""
+    print(f'error: {message}', file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
+
+
+def parse_flags(argv: Sequence[str]) -> list[str]:
+    """absl flag parsing with every mistake reported on one line."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(' '.join(str(e).split('\n')[0].split()) + ' (see --helpfull)')
+
+
+def family_modes(config: ml_collections.ConfigDict) -> dict[str, Callable[[ml_collections.ConfigDict, str], None]]:
+    """The MODES table of the package the config's `family` names."""
+    family = config.get('family', '')
+    if not family:
+        raise ConfigError("the config sets no 'family'; configs must start from a family base file")
+    try:
+        module = importlib.import_module(f'{family}.modes')
+    except ModuleNotFoundError as e:
+        raise ConfigError(f'family {family!r} is not installed ({e}); expected sde_jax, ldm_jax or zsl_jax') from e
+    return module.MODES
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> None:
+    """Dispatches `mode` of the config's family on `workdir`."""
+    modes = family_modes(config)
+    if mode not in modes:
+        raise ConfigError(f'unknown --mode {mode!r} for family {config.family}; choose one of '
+                          f'{", ".join(sorted(modes))}')
+    init_distributed(config.runtime)
+    import jax
+
+    bind_workdir(config, workdir, write=jax.process_index() == 0)
+    modes[mode](config, workdir)
+
+
+def main(argv: Sequence[str]) -> None:
+    if len(argv) > 1:
+        fail(f'unexpected arguments {" ".join(argv[1:])}; flags are written --name=value')
+    if _CONFIG.value is None or not isinstance(_CONFIG.value, ml_collections.ConfigDict):
+        fail('--config is missing or its file could not be read; pass --config configs/<file>.py')
+    if not _WORKDIR.value:
+        fail('--workdir is required: the folder that holds (or will hold) this run')
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        run(_CONFIG.value, _WORKDIR.value, _MODE.value)
+    except Preempted as e:
+        print(str(e), file=sys.stderr)
+        sys.exit(EXIT_PREEMPTED)
+    except UserError as e:
+        fail(' '.join(str(e).split()))
+
+
+if __name__ == '__main__':
+    app.run(main, flags_parser=parse_flags)
