@@ -77,6 +77,33 @@ def get_config() -> ml_collections.ConfigDict:
     # EMA warm-up: use min(rate, (1 + step) / (10 + step)) so early averages are not stale.
     optim.ema_warmup = False
 
+    config.eval = ev = ml_collections.ConfigDict()
+    # Samples generated and scored by `--mode eval` (FID in papers uses 50000).
+    ev.num_samples = 50000
+    # Images per Inception call over all devices (a multiple of the device count).
+    ev.batch_size = 200
+    # Comma-separated metrics: 'fid', 'kid' (kernel Inception distance), 'is' (Inception Score; needs the
+    # classifier weights, see docs/sample_quality.md) and 'pr' (improved precision and recall).
+    ev.metrics = 'fid,kid,pr'
+    # Reference statistics file; '' uses the cache file of `data` and `reference_split` that
+    # `python -m gen_runtime.sample_quality.reference_stats --config <this config>` writes.
+    ev.reference_stats = ''
+    # Split of the data set the default reference statistics describe.
+    ev.reference_split = 'train'
+    # Converted Inception weights; '' uses ~/.cache/jaxgen/inception-2015-12-05-fid.npz, written once
+    # by `python -m gen_runtime.sample_quality.convert`.
+    ev.inception_path = ''
+    # KID: number of random subsets and their size (Binkowski et al. 2018: 100 subsets of 1000).
+    ev.kid_subsets = 100
+    ev.kid_subset_size = 1000
+    # Inception Score: number of splits (Salimans et al. 2016: 10).
+    ev.is_splits = 10
+    # Precision/recall: the k of the k-nearest-neighbour balls (Kynkaanniemi et al. 2019: 3).
+    ev.pr_k = 3
+    # Feature vectors kept (a uniform random subset, 8 KiB each) of the samples and of the reference
+    # set for KID and precision/recall; FID and IS use every sample.
+    ev.max_features = 10000
+
     config.runtime = runtime = ml_collections.ConfigDict()
     # Multi-host: call jax.distributed.initialize() before anything else (TPU pods, GPU clusters).
     runtime.distributed = False

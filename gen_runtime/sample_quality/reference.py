@@ -1,0 +1,77 @@
+"""Reference statistics of a data set and where they are cached.
+
+A statistics file (.npz) holds the mean and covariance of the Inception pool_3 features of the
+reference images, a uniform random subset of the feature vectors (for KID and precision/recall) and,
+as JSON, which images they are (data section of the config, split, levels, subset) and how they were
+preprocessed, with the fingerprint of the Inception weights. `reference_stats.py` writes them.
+"""
+
+import json
+import os
+import re
+from dataclasses import dataclass
+
+import ml_collections
+import numpy as np
+
+from gen_runtime.errors import DataError
+from gen_runtime.sample_quality.weights import cache_dir
+
+COMMAND = 'python -m gen_runtime.sample_quality.reference_stats'
+
+
+@dataclass
+class ReferenceStats:
+    """Statistics of the Inception pool_3 features of a reference image set."""
+
+    mean: np.ndarray  # (2048,) float64
+    covariance: np.ndarray  # (2048, 2048) float64, unbiased
+    features: np.ndarray  # (min(num_images, kept), 2048) float32, a uniform random subset
+    num_images: int
+    meta: dict  # data set, split, preprocessing, Inception fingerprint, command, date
+
+    def save(self, path: str) -> str:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = path + '.tmp.npz'
+        np.savez(tmp, mean=self.mean, covariance=self.covariance, features=self.features,
+                 num_images=np.asarray(self.num_images), meta=np.asarray(json.dumps(self.meta)))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str) -> 'ReferenceStats':
+        if not os.path.isfile(path):
+            raise DataError(f'reference statistics {path} do not exist; compute them with `{COMMAND} --config '
+                            f'<your config> --out {path}` (or --dataset mnist|cifar10|celebahq), or set '
+                            'eval.reference_stats')
+        try:
+            with np.load(path) as f:
+                return cls(mean=f['mean'], covariance=f['covariance'], features=f['features'],
+                           num_images=int(f['num_images']), meta=json.loads(str(f['meta'])))
+        except (OSError, ValueError, KeyError) as e:
+            raise DataError(f'{path} is not a readable reference statistics file ({e}); recompute it with '
+                            f'`{COMMAND}`') from e
+
+
+def data_description(config: ml_collections.ConfigDict, split: str) -> dict:
+    """The fields of `config.data` that decide which images the statistics describe."""
+    data = config.data
+    return {'source': data.source, 'name': data.name, 'path': data.path, 'split': split,
+            'image_size': data.image_size, 'num_channels': data.num_channels, 'max_examples': data.max_examples}
+
+
+def default_reference_path(config: ml_collections.ConfigDict, split: str) -> str:
+    """<cache>/reference_stats/<source>-<data set>-<split>-<size>-<channels>.npz for `config.data`."""
+    data = config.data
+    stem = data.name or (os.path.basename(os.path.normpath(data.path)) if data.path else data.source)
+    parts = [data.source, stem, split, f'{data.image_size or "native"}px', f'{data.num_channels}ch']
+    if data.max_examples:
+        parts.append(f'first{data.max_examples}')
+    name = re.sub(r'[^A-Za-z0-9_.-]+', '_', '-'.join(parts))
+    return os.path.join(cache_dir(), 'reference_stats', name + '.npz')
+
+
+def reference_path(config: ml_collections.ConfigDict) -> str:
+    """`config.eval.reference_stats`, or the default file of config.data and eval.reference_split."""
+    configured = os.path.expanduser(config.eval.reference_stats)
+    return configured or default_reference_path(config, config.eval.reference_split)

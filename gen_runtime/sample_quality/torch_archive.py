@@ -1,0 +1,112 @@
+"""Reads the tensors of a PyTorch zip archive (TorchScript `.pt` or `torch.save` `.pth`) without torch.
+
+Both formats are a zip with `<prefix>/data.pkl`, a pickle whose tensors refer to raw storages stored
+as `<prefix>/data/<key>`. A restricted unpickler rebuilds each tensor as a numpy array and every other
+object (TorchScript modules) as a plain namespace of its attributes, so the library converts weights
+without importing torch and without running any code from the file.
+"""
+
+import pickle
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from gen_runtime.errors import CheckpointError
+
+_STORAGE_DTYPES = {
+    'FloatStorage': np.float32,
+    'DoubleStorage': np.float64,
+    'HalfStorage': np.float16,
+    'LongStorage': np.int64,
+    'IntStorage': np.int32,
+    'ShortStorage': np.int16,
+    'CharStorage': np.int8,
+    'ByteStorage': np.uint8,
+    'BoolStorage': np.bool_,
+}
+
+
+class ScriptObject:
+    """A pickled object of a TorchScript class: only its attributes are kept."""
+
+    def __init__(self, *args: Any) -> None:
+        del args
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+class _StorageType:
+    def __init__(self, name: str) -> None:
+        self.dtype = np.dtype(_STORAGE_DTYPES[name])
+
+
+def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple, stride: tuple, *args: Any) -> np.ndarray:
+    del args
+    if not size:
+        return storage[offset].copy()
+    itemsize = storage.dtype.itemsize
+    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
+                                           strides=tuple(s * itemsize for s in stride))
+    return np.ascontiguousarray(view)
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: Any, archive: zipfile.ZipFile, prefix: str) -> None:
+        super().__init__(file)
+        self._archive = archive
+        self._prefix = prefix
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith('__torch__'):
+            return ScriptObject
+        if module == 'torch._utils' and name in ('_rebuild_tensor_v2', '_rebuild_tensor'):
+            return _rebuild_tensor
+        if module == 'torch' and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        if module == 'collections' and name == 'OrderedDict':
+            return dict
+        if module == 'torch.jit._pickle' and name.startswith('build_') and name.endswith('list'):
+            return list  # typed lists of TorchScript attributes (e.g. paddings)
+        if module == 'torch.jit._pickle' and name == 'restore_type_tag':
+            return lambda value, type_tag: value
+        raise CheckpointError(f'the archive refers to {module}.{name}, which a weights file should not need')
+
+    def persistent_load(self, pid: tuple) -> np.ndarray:
+        kind, storage_type, key, _, numel = pid
+        if kind != 'storage':
+            raise CheckpointError(f'unknown persistent id kind {kind!r} in the archive')
+        raw = self._archive.read(f'{self._prefix}/data/{key}')
+        return np.frombuffer(raw, storage_type.dtype, count=numel)
+
+
+def load_archive(path: str) -> Any:
+    """The unpickled root object of a PyTorch zip archive, tensors as numpy arrays."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f'{path} is not a readable PyTorch zip archive ({e})') from e
+    with archive:
+        pickles = [n for n in archive.namelist() if n.endswith('/data.pkl') and n.count('/') == 1]
+        if len(pickles) != 1:
+            raise CheckpointError(f'{path} has no single <prefix>/data.pkl; is it a PyTorch .pt/.pth file?')
+        prefix = pickles[0].split('/')[0]
+        try:
+            with archive.open(pickles[0]) as f:
+                return _Unpickler(f, archive, prefix).load()
+        except (pickle.UnpicklingError, KeyError, EOFError, ValueError) as e:
+            raise CheckpointError(f'{path} is corrupt ({type(e).__name__}: {e})') from e
+
+
+def named_tensors(obj: Any, prefix: str = '') -> dict[str, np.ndarray]:
+    """`{dotted.name: array}` of every tensor under a loaded object, as torch's state_dict names them."""
+    out = {}
+    items = obj.items() if isinstance(obj, dict) else vars(obj).items() if isinstance(obj, ScriptObject) else ()
+    for key, value in items:
+        name = f'{prefix}{key}'
+        if isinstance(value, np.ndarray):
+            out[name] = value
+        else:
+            out.update(named_tensors(value, name + '.'))
+    return out
