@@ -1,0 +1,119 @@
+"""Base config of the sde_jax family (score-based generative modelling through SDEs).
+
+Every sde_jax config starts here (`config = base.get_config()`) and overrides a few fields. The
+shared fields (data, training, optim, runtime) are documented in configs/common.py; this file adds
+and documents the family's own: sde, loss, model, sampling, likelihood, and data.centered.
+"""
+
+import ml_collections
+
+from configs import common
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = common.get_config()
+    config.family = 'sde_jax'
+
+    # Scale data to [-1, 1] (True) instead of [0, 1] for the model; bits/dim account for it.
+    config.data.centered = False
+
+    config.sde = sde = ml_collections.ConfigDict()
+    # 'vesde' (variance exploding), 'vpsde' (variance preserving) or 'subvpsde' (Song et al. 2021).
+    sde.type = 'vpsde'
+    # VE noise scales: sigma(t) = sigma_min (sigma_max / sigma_min)^t.
+    sde.sigma_min = 0.01
+    sde.sigma_max = 50.0
+    # VP / sub-VP linear schedule beta(t) = beta_min + t (beta_max - beta_min).
+    sde.beta_min = 0.1
+    sde.beta_max = 20.0
+    # N: noise levels of the discrete losses (SMLD / DDPM) and default number of sampling steps.
+    sde.num_scales = 1000
+
+    config.loss = loss = ml_collections.ConfigDict()
+    # 'dsm' (continuous denoising score matching), 'smld' (discrete, VE) or 'ddpm' (discrete, VP).
+    loss.type = 'dsm'
+    # Weighting lambda(t) of 'dsm': 'sigma2' (std(t)^2) or 'likelihood' (g(t)^2).
+    loss.weighting = 'sigma2'
+    # Average the squared error over dimensions (True) instead of summing half of it.
+    loss.reduce_mean = False
+    # Smallest training time: t ~ U(eps, 1).
+    loss.eps = 1e-5
+
+    config.model = model = ml_collections.ConfigDict()
+    # 'tutorial_unet' (Song's tutorial U-Net), 'ncsnpp' (NCSN++ / DDPM++, see the flags below).
+    model.name = 'tutorial_unet'
+    # tutorial_unet: channels per level, time-embedding width, 'SAME' padding for non-28x28 inputs.
+    model.channels = (32, 64, 128, 256)
+    model.embed_dim = 256
+    model.same_padding = False
+    # Scale of the Gaussian Fourier time features (tutorial: 30; NCSN++: 16).
+    model.fourier_scale = 30.0
+    # ncsnpp: base width, width multiplier per resolution, residual blocks per resolution.
+    model.nf = 128
+    model.ch_mult = (1, 2, 2, 2)
+    model.num_res_blocks = 4
+    # ncsnpp: resolutions (side lengths) with self-attention, dropout rate.
+    model.attn_resolutions = (16,)
+    model.dropout = 0.1
+    # ncsnpp: 'fourier' (for VE, on log sigma) or 'positional' (for VP / sub-VP, on 999 t).
+    model.embedding_type = 'fourier'
+    # ncsnpp: 'biggan' (resampling inside residual blocks) or 'ddpm' residual blocks.
+    model.resblock_type = 'biggan'
+    # ncsnpp: FIR resampling filters (StyleGAN2) and their kernel.
+    model.fir = False
+    model.fir_kernel = (1, 3, 3, 1)
+    # ncsnpp: divide skip connections by sqrt(2).
+    model.skip_rescale = True
+    # ncsnpp: progressive growing of the output ('none', 'output_skip', 'residual') and input
+    # ('none', 'input_skip', 'residual'), combined by 'sum' or 'cat'.
+    model.progressive = 'none'
+    model.progressive_input = 'none'
+    model.progressive_combine = 'sum'
+    # ncsnpp: scale of the zero-ish initialisation of the last conv of each block (0: default scale 1e-10).
+    model.init_scale = 0.0
+    # ncsnpp: use a learned 3x3 convolution when resampling (resblock_type='ddpm').
+    model.resamp_with_conv = True
+
+    config.sampling = sampling = ml_collections.ConfigDict()
+    # 'pc' (predictor-corrector) or 'ode' (probability-flow ODE with an adaptive solver).
+    sampling.method = 'pc'
+    # pc: 'euler_maruyama', 'reverse_diffusion', 'ancestral_sampling' or 'none'.
+    sampling.predictor = 'euler_maruyama'
+    # pc: 'langevin', 'ald' (annealed Langevin dynamics) or 'none'; steps per noise level; its snr.
+    sampling.corrector = 'none'
+    sampling.n_steps_each = 1
+    sampling.snr = 0.16
+    # pc: number of predictor steps from T to eps (0: sde.num_scales).
+    sampling.num_steps = 0
+    # Smallest sampling time (the paper: 1e-3 for VP / sub-VP, 1e-5 for VE).
+    sampling.eps = 1e-3
+    # Finish with Tweedie's denoising step E[x_0 | x_eps].
+    sampling.noise_removal = True
+    # ode: relative and absolute tolerances of the Dormand-Prince solver.
+    sampling.rtol = 1e-5
+    sampling.atol = 1e-5
+    # Samples to draw (sample mode and the end of training), in batches of batch_size.
+    sampling.num_samples = 64
+    sampling.batch_size = 64
+    # Seed of the sampling noise (independent of the training seed).
+    sampling.seed = 0
+
+    config.likelihood = likelihood = ml_collections.ConfigDict()
+    # Divergence of the probability-flow drift: 'rademacher' or 'gaussian' (Hutchinson-Skilling
+    # estimator with num_probes probes) or 'exact' (D Jacobian-vector products; small images only).
+    likelihood.estimator = 'rademacher'
+    likelihood.num_probes = 1
+    # Tolerances of the ODE solver and the smallest time (the paper: 1e-5).
+    likelihood.rtol = 1e-5
+    likelihood.atol = 1e-5
+    likelihood.eps = 1e-5
+    # Evaluation batch size (the last batch is padded and masked) and split.
+    likelihood.batch_size = 128
+    likelihood.split = 'test'
+    # Evaluate at most this many examples (0: the whole split).
+    likelihood.max_examples = 0
+    # Seed of the dequantisation noise and the probes.
+    likelihood.seed = 0
+
+    config.lock()
+    return config

@@ -1,0 +1,99 @@
+"""Drawing samples as `config.sampling` says: PC or ODE, jitted, batch sharded over all devices."""
+
+import math
+from collections.abc import Iterator
+
+import jax
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from gen_runtime import parallel
+from gen_runtime.errors import ConfigError
+from sde_jax.experiment import Experiment
+from sde_jax.ode import NfeCounter, ode_sample
+from sde_jax.sampling import get_corrector, get_predictor, pc_sample
+
+PyTree = dict
+
+
+def num_sampling_steps(exp: Experiment) -> int:
+    return exp.config.sampling.num_steps or exp.sde.N
+
+
+class Sampler:
+    """`sample(params, rng)` -> one batch of images in [0, 1], NHWC, sharded over the batch axis."""
+
+    def __init__(self, exp: Experiment, batch_size: int) -> None:
+        sampling = exp.config.sampling
+        parallel.check_batch_size(batch_size, 'sampling.batch_size')
+        if sampling.method not in ('pc', 'ode'):
+            raise ConfigError(f"sampling.method={sampling.method!r} is not one of 'pc', 'ode'")
+        self.exp = exp
+        self.shape = (batch_size, *exp.image_shape)
+        self.counter = NfeCounter() if sampling.method == 'ode' else None
+        if sampling.method == 'pc':
+            self._predictor = get_predictor(sampling.predictor)
+            self._corrector = get_corrector(sampling.corrector, sampling.snr, sampling.n_steps_each)
+        mesh = parallel.make_mesh()
+        self._sample = jax.jit(self._sample_batch, out_shardings=parallel.batch_sharded(mesh))
+
+    def evaluations_per_batch(self) -> int | None:
+        """Score evaluations of the last batch: counted for the ODE, (1 + corrector steps) x N for PC."""
+        if self.counter is not None:
+            return self.counter.read_and_reset()
+        sampling = self.exp.config.sampling
+        corrector_steps = 0 if sampling.corrector == 'none' else sampling.n_steps_each
+        predictor_steps = 0 if sampling.predictor == 'none' else 1
+        return (predictor_steps + corrector_steps) * num_sampling_steps(self.exp) + int(sampling.noise_removal)
+
+    def _sample_batch(self, params: PyTree, rng: jax.Array) -> jax.Array:
+        exp, sampling = self.exp, self.exp.config.sampling
+        score = exp.score_fn(params)
+        if sampling.method == 'ode':
+            x = ode_sample(exp.sde, score, self.shape, rng, rtol=sampling.rtol, atol=sampling.atol, eps=sampling.eps,
+                           denoise_last=sampling.noise_removal, counter=self.counter)
+        else:
+            x = pc_sample(exp.sde, score, self.shape, rng, predictor=self._predictor, corrector=self._corrector,
+                          num_steps=num_sampling_steps(exp), eps=sampling.eps, denoise_last=sampling.noise_removal)
+        return exp.to_image_space(x)
+
+    def __call__(self, params: PyTree, rng: jax.Array) -> jax.Array:
+        return self._sample(params, rng)
+
+
+def sample_batches(exp: Experiment, params: PyTree, num_samples: int, batch_size: int, seed: int,
+                   progress: bool = True, stats: dict | None = None) -> Iterator[np.ndarray]:
+    """Yields `num_samples` images in [0, 1] (NHWC numpy, gathered on every host) in batches.
+
+    If `stats` is given, it receives 'score_evaluations_per_batch' (list) as batches are drawn.
+    """
+    sampler = Sampler(exp, batch_size)
+    batches = math.ceil(num_samples / batch_size)
+    bar = tqdm(total=num_samples, desc='sample', unit='img', dynamic_ncols=True,
+               disable=not (progress and jax.process_index() == 0 and exp.config.runtime.progress_bar))
+    rng = jax.random.key(seed)
+    try:
+        for b in range(batches):
+            images = parallel.to_host(sampler(params, jax.random.fold_in(rng, b)))
+            if stats is not None:
+                stats.setdefault('score_evaluations_per_batch', []).append(sampler.evaluations_per_batch())
+            images = images[:num_samples - b * batch_size]
+            bar.update(len(images))
+            yield images
+    finally:
+        bar.close()
+
+
+
+
+def sampling_summary(sampling: ml_collections.ConfigDict, stats: dict) -> dict:
+    """Method and cost of a sampling run for metrics.json."""
+    evals = stats.get('score_evaluations_per_batch', [])
+    summary = {'method': sampling.method}
+    if sampling.method == 'pc':
+        summary.update(predictor=sampling.predictor, corrector=sampling.corrector)
+    if evals:
+        summary['score_evaluations_per_batch'] = evals
+        summary['mean_score_evaluations'] = float(np.mean(evals))
+    return summary

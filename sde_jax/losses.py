@@ -1,0 +1,92 @@
+"""Training objectives of score-based models (Song et al. 2021, eq. 7 and Appendix C).
+
+With the network predicting the noise (sde_jax.conditioning), the denoising score matching residual
+std(t) s_theta + z equals z - eps_hat, so
+  - 'dsm' with weighting 'sigma2' (lambda(t) = std(t)^2, eq. 7):  || eps_hat - z ||^2,
+  - 'dsm' with weighting 'likelihood' (lambda(t) = g(t)^2, Song et al. 2021b): g^2 || s_theta + z / std ||^2,
+  - 'smld' (VE) / 'ddpm' (VP): the same residual at one of N discrete noise levels drawn uniformly
+    (NCSN's sum_i sigma_i^2 E||s + z / sigma_i||^2 and DDPM's sum_i E||eps_hat - z||^2).
+Per example the squared residual is summed with a factor 1/2 (or averaged with reduce_mean), then
+averaged over the batch.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from gen_runtime.errors import ConfigError
+from sde_jax.score_model import network_fn
+from sde_jax.sde import SDE, VESDE, VPSDE, batch_broadcast
+
+PyTree = Any
+LOSS_TYPES = ('dsm', 'smld', 'ddpm')
+WEIGHTINGS = ('sigma2', 'likelihood')
+
+
+def _reduce(per_dim: jax.Array, reduce_mean: bool) -> jax.Array:
+    axes = tuple(range(1, per_dim.ndim))
+    return jnp.mean(per_dim, axis=axes) if reduce_mean else 0.5 * jnp.sum(per_dim, axis=axes)
+
+
+def dsm_loss(model: nn.Module, params: PyTree, sde: SDE, x: jax.Array, rng: jax.Array, *,
+             weighting: str = 'sigma2', reduce_mean: bool = False, eps: float = 1e-5) -> jax.Array:
+    """Continuous-time denoising score matching (eq. 7), t ~ U(eps, T); per-example losses (B,)."""
+    t_rng, z_rng, dropout_rng = jax.random.split(rng, 3)
+    t = jax.random.uniform(t_rng, (x.shape[0],), minval=eps, maxval=sde.T)
+    z = jax.random.normal(z_rng, x.shape)
+    mean, std = sde.marginal_prob(x, t)
+    x_t = mean + batch_broadcast(std, x) * z
+    eps_hat = network_fn(model, params, sde, True, train=True, dropout_rng=dropout_rng)(x_t, t)
+    residual = (eps_hat - z) ** 2
+    if weighting == 'likelihood':
+        g2 = sde.sde(x_t, t)[1] ** 2
+        residual = residual * batch_broadcast(g2 / std**2, x)
+    return _reduce(residual, reduce_mean)
+
+
+def discrete_loss(model: nn.Module, params: PyTree, sde: SDE, x: jax.Array, rng: jax.Array, *,
+                  reduce_mean: bool = False) -> jax.Array:
+    """SMLD (VE) / DDPM (VP) loss at a noise level i ~ U{0..N-1} of the discrete model; (B,)."""
+    i_rng, z_rng, dropout_rng = jax.random.split(rng, 3)
+    i = jax.random.randint(i_rng, (x.shape[0],), 0, sde.N)
+    z = jax.random.normal(z_rng, x.shape)
+    coef, std = sde.discrete_noise(i)
+    x_i = batch_broadcast(coef, x) * x + batch_broadcast(std, x) * z
+    eps_hat = network_fn(model, params, sde, False, train=True, dropout_rng=dropout_rng)(x_i, i / (sde.N - 1))
+    return _reduce((eps_hat - z) ** 2, reduce_mean)
+
+
+def check_loss_config(loss: ml_collections.ConfigDict, sde: SDE) -> None:
+    """Raises a ConfigError for a loss that does not exist or does not fit the SDE."""
+    if loss.type not in LOSS_TYPES:
+        raise ConfigError(f'loss.type={loss.type!r} is not one of {", ".join(LOSS_TYPES)}')
+    if loss.weighting not in WEIGHTINGS:
+        raise ConfigError(f'loss.weighting={loss.weighting!r} is not one of {", ".join(WEIGHTINGS)}')
+    if loss.type == 'smld' and type(sde) is not VESDE:
+        raise ConfigError("loss.type='smld' is the discrete loss of the VE SDE; set sde.type='vesde' or "
+                          "loss.type='dsm'")
+    if loss.type == 'ddpm' and type(sde) is not VPSDE:
+        raise ConfigError("loss.type='ddpm' is the discrete loss of the VP SDE; set sde.type='vpsde' or "
+                          "loss.type='dsm'")
+    if loss.type != 'dsm' and loss.weighting != 'sigma2':
+        raise ConfigError(f"loss.weighting='likelihood' needs the continuous loss.type='dsm', not {loss.type!r}")
+
+
+def make_loss_fn(loss: ml_collections.ConfigDict, model: nn.Module,
+                 sde: SDE) -> Callable[[PyTree, jax.Array, jax.Array], jax.Array]:
+    """(params, x, rng) -> scalar batch loss, as `config.loss` describes."""
+    check_loss_config(loss, sde)
+
+    def loss_fn(params: PyTree, x: jax.Array, rng: jax.Array) -> jax.Array:
+        if loss.type == 'dsm':
+            per_example = dsm_loss(model, params, sde, x, rng, weighting=loss.weighting,
+                                   reduce_mean=loss.reduce_mean, eps=loss.eps)
+        else:
+            per_example = discrete_loss(model, params, sde, x, rng, reduce_mean=loss.reduce_mean)
+        return jnp.mean(per_example)
+
+    return loss_fn
