@@ -1,6 +1,7 @@
 """Inception features of image batches: one jitted computation (quantise, resize, InceptionV3) on
 fixed-size batches split over every device, whatever sizes the incoming batches have."""
 
+import functools
 from collections.abc import Iterable, Iterator
 
 import jax
@@ -9,8 +10,15 @@ from tqdm import tqdm
 
 from gen_runtime import parallel
 from gen_runtime.errors import DataError, NonFiniteError
+from gen_runtime.sample_quality.inception import InceptionV3
 from gen_runtime.sample_quality.preprocess import to_inception_input
 from gen_runtime.sample_quality.weights import InceptionWeights
+
+
+@functools.partial(jax.jit, static_argnames='with_logits')
+def inception_outputs(params: dict, images: jax.Array, with_logits: bool) -> tuple[jax.Array, jax.Array | None]:
+    """(pool_3, logits or None) of NHWC images in [0, 1]: preprocessing and network in one computation."""
+    return InceptionV3(with_logits=with_logits).apply({'params': params}, to_inception_input(images))
 
 
 def check_images(images: np.ndarray) -> np.ndarray:
@@ -37,35 +45,43 @@ class FeatureExtractor:
         self._mesh = parallel.make_mesh()
         self._params = jax.device_put(weights.params, parallel.replicated(self._mesh))
         self._host_rows = batch_size // jax.process_count()
-        model = weights.model()
-        self._apply = jax.jit(lambda params, images: model.apply({'params': params}, to_inception_input(images)))
+        self._with_logits = weights.has_logits
 
-    def _chunks(self, images: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
-        for start in range(0, len(images), self._host_rows):
-            rows = images[start:start + self._host_rows]
-            if len(rows) < self._host_rows:
-                rows = np.concatenate([rows, np.zeros((self._host_rows - len(rows), *rows.shape[1:]), rows.dtype)])
-            yield rows, min(self._host_rows, len(images) - start)
+    def _run(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Outputs of up to one host batch of rows (padded to the compiled size, padding dropped)."""
+        count = len(rows)
+        if count < self._host_rows:
+            rows = np.concatenate([rows, np.zeros((self._host_rows - count, *rows.shape[1:]), rows.dtype)])
+        global_rows = parallel.host_local_to_global(rows, self._mesh)
+        pool, logits = parallel.to_host(inception_outputs(self._params, global_rows, self._with_logits))
+        return self._real_rows(pool, count), (None if logits is None else self._real_rows(logits, count))
 
     def _real_rows(self, gathered: np.ndarray, count: int) -> np.ndarray:
         """Drops the padding of each host's rows from a batch gathered from all hosts."""
         per_host = gathered.reshape(jax.process_count(), self._host_rows, *gathered.shape[1:])
         return per_host[:, :count].reshape(-1, *gathered.shape[1:])
 
-    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        images = check_images(images)
-        pools, logits = [], []
-        for rows, count in self._chunks(images):
-            pool, logit = parallel.to_host(self._apply(self._params, parallel.host_local_to_global(rows, self._mesh)))
-            pools.append(self._real_rows(pool, count))
-            if logit is not None:
-                logits.append(self._real_rows(logit, count))
-        return np.concatenate(pools), (np.concatenate(logits) if logits else None)
-
     def stream(self, batches: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """(pool_3, logits) per full batch of `batch_size` images, regrouping batches of any sizes; only
+        the last call is padded."""
+        pending = None
         for images in batches:
-            if len(images):
-                yield self(images)
+            images = check_images(images)
+            if pending is not None and pending.shape[1:] != images.shape[1:]:
+                raise DataError(f'all sample batches must have the same image shape; got {pending.shape[1:]} '
+                                f'and then {images.shape[1:]}')
+            pending = images if pending is None else np.concatenate([pending, images])
+            while len(pending) >= self._host_rows:
+                yield self._run(pending[:self._host_rows])
+                pending = pending[self._host_rows:]
+        if pending is not None and len(pending):
+            yield self._run(pending)
+
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(pool_3, logits) of one array of images."""
+        outputs = list(self.stream([images]))
+        logits = [lg for _, lg in outputs if lg is not None]
+        return np.concatenate([p for p, _ in outputs]), (np.concatenate(logits) if logits else None)
 
 
 def with_progress(batches: Iterable[np.ndarray], total: int, desc: str, enabled: bool) -> Iterator[np.ndarray]:

@@ -47,9 +47,6 @@ class InceptionWeights:
     has_logits: bool
     meta: dict
 
-    def model(self) -> InceptionV3:
-        return InceptionV3(with_logits=self.has_logits)
-
 
 def flatten_params(params: dict, prefix: str = '') -> dict[str, Any]:
     """`{'a/b/kernel': leaf}` of a nested parameter dict."""
