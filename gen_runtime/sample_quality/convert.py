@@ -14,12 +14,12 @@ import argparse
 import hashlib
 import importlib.util
 import os
-import sys
 from collections.abc import Sequence
 
 import numpy as np
 
-from gen_runtime.errors import CheckpointError, UserError
+from gen_runtime.errors import CheckpointError
+from gen_runtime.sample_quality.command import run_command
 from gen_runtime.sample_quality.inception import FEATURE_DIM, NUM_LOGITS
 from gen_runtime.sample_quality.torch_archive import load_archive, named_tensors
 from gen_runtime.sample_quality.weights import check_params, default_weights_path, save_weights, unflatten_params
@@ -93,13 +93,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument('--logits', default='', help='optional PyTorch state dict with fc.weight (1008 x 2048) '
                         'of the same Inception, for the Inception Score')
     args = parser.parse_args(argv)
-    try:
-        path = convert(args.torchscript or default_torchscript_path(), args.out or default_weights_path(),
-                       args.logits)
-    except UserError as e:
-        print(f'error: {" ".join(str(e).split())}', file=sys.stderr)
-        sys.exit(2)
-    print(f'wrote {path}')
+    run_command(lambda: 'wrote ' + convert(args.torchscript or default_torchscript_path(),
+                                           args.out or default_weights_path(), args.logits))
 
 
 if __name__ == '__main__':

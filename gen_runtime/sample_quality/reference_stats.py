@@ -25,8 +25,9 @@ import numpy as np
 
 from gen_runtime.config import load_config_file, resolve_data_path
 from gen_runtime.data import Dataset, load_dataset
-from gen_runtime.errors import ConfigError, DataError, UserError
+from gen_runtime.errors import ConfigError, DataError
 from gen_runtime.sample_quality import metrics
+from gen_runtime.sample_quality.command import run_command
 from gen_runtime.sample_quality.features import FeatureExtractor, with_progress
 from gen_runtime.sample_quality.preprocess import __doc__ as PREPROCESS_DOC
 from gen_runtime.sample_quality.reference import ReferenceStats, data_description, default_reference_path
@@ -118,7 +119,7 @@ def config_for(args: argparse.Namespace) -> ml_collections.ConfigDict:
     return config
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--dataset', choices=sorted(PRESETS), default='', help='a data set of the shared data folder')
     parser.add_argument('--config', default='', help='a config file whose data section names the data set')
@@ -132,19 +133,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument('--inception', default='', help='converted Inception weights (default: eval.inception_path)')
     parser.add_argument('--compare', nargs=2, metavar=('A', 'B'), help='print FID/KID/P-R between two statistics '
                         'files (P/R of B against reference A) and exit')
-    args = parser.parse_args(argv)
-    try:
-        if args.compare:
-            print(json.dumps(compare(*args.compare), indent=2))
-            return
-        config = config_for(args)
-        split = args.split or config.eval.reference_split
-        stats = compute_reference_stats(config, split, max_images=args.max_images)
-        path = stats.save(args.out or default_reference_path(config, split))
-    except UserError as e:
-        print(f'error: {" ".join(str(e).split())}', file=sys.stderr)
-        sys.exit(2)
-    print(f'wrote {path} ({stats.num_images} images)')
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> str:
+    """Carries out the command; returns what it prints."""
+    if args.compare:
+        return json.dumps(compare(*args.compare), indent=2)
+    config = config_for(args)
+    split = args.split or config.eval.reference_split
+    stats = compute_reference_stats(config, split, max_images=args.max_images)
+    path = stats.save(args.out or default_reference_path(config, split))
+    return f'wrote {path} ({stats.num_images} images)'
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    run_command(lambda: run(args))
 
 
 if __name__ == '__main__':

@@ -1,12 +1,15 @@
 """evaluate_samples and the reference-statistics command end to end on scikit-learn's 8x8 digits."""
 
 import json
+import tarfile
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
 from configs import common
+from gen_runtime.config import resolve_data_path
+from gen_runtime.data import load_dataset
 from gen_runtime.errors import ConfigError, DataError, NonFiniteError
 from gen_runtime.sample_quality import evaluate_samples, metrics, reference_stats
 from gen_runtime.sample_quality.features import FeatureExtractor
@@ -116,3 +119,16 @@ def test_reference_from_other_weights_is_rejected(tmp_path, weights_with_logits_
     path = fake.save(str(tmp_path / 'other.npz'))
     with pytest.raises(DataError, match='other Inception weights'):
         evaluate_samples(eval_config(weights_with_logits_file, path, 'fid'), str(tmp_path), [generated_images()])
+
+
+@pytest.mark.data
+def test_dataset_presets_point_at_the_shared_data(data_root, monkeypatch):
+    monkeypatch.setenv('JAXGEN_DATA_ROOT', str(data_root))
+    for name in ('mnist', 'celebahq'):
+        config = reference_stats.config_for(reference_stats.parse_args(['--dataset', name]))
+        dataset = load_dataset(config, 'train')
+        image = dataset.gather(np.array([0]))['image']
+        assert image.dtype == np.uint8 and image.shape[-1] == config.data.num_channels
+        assert len(dataset) == {'mnist': 60000, 'celebahq': 56}[name]
+    cifar = reference_stats.config_for(reference_stats.parse_args(['--dataset', 'cifar10']))
+    assert tarfile.is_tarfile(resolve_data_path(cifar, cifar.data.path))  # decoding it all takes ~15 s
