@@ -60,13 +60,16 @@ def data_description(config: ml_collections.ConfigDict, split: str) -> dict:
             'image_size': data.image_size, 'num_channels': data.num_channels, 'max_examples': data.max_examples}
 
 
-def default_reference_path(config: ml_collections.ConfigDict, split: str) -> str:
-    """<cache>/reference_stats/<source>-<data set>-<split>-<size>-<channels>.npz for `config.data`."""
+def default_reference_path(config: ml_collections.ConfigDict, split: str, random_subset: int = 0) -> str:
+    """<cache>/reference_stats/<source>-<data set>-<split>-<size>-<channels>.npz for `config.data`;
+    statistics of a random subset get a '-random<N>' suffix (evaluation only uses them when named)."""
     data = config.data
     stem = data.name or (os.path.basename(os.path.normpath(data.path)) if data.path else data.source)
     parts = [data.source, stem, split, f'{data.image_size or "native"}px', f'{data.num_channels}ch']
     if data.max_examples:
         parts.append(f'first{data.max_examples}')
+    if random_subset:
+        parts.append(f'random{random_subset}')
     name = re.sub(r'[^A-Za-z0-9_.-]+', '_', '-'.join(parts))
     return os.path.join(cache_dir(), 'reference_stats', name + '.npz')
 

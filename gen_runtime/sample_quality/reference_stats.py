@@ -143,7 +143,8 @@ def run(args: argparse.Namespace) -> str:
     config = config_for(args)
     split = args.split or config.eval.reference_split
     stats = compute_reference_stats(config, split, max_images=args.max_images)
-    path = stats.save(args.out or default_reference_path(config, split))
+    subset = args.max_images if stats.meta['subset'] else 0
+    path = stats.save(args.out or default_reference_path(config, split, subset))
     return f'wrote {path} ({stats.num_images} images)'
 
 
