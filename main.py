@@ -7,6 +7,7 @@ flags, checks the config against the workdir and dispatches.
 
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -26,6 +27,7 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder of the run: config, chec
 _MODE = flags.DEFINE_string('mode', 'train', 'What to do; the modes depend on the family '
                             '(sde_jax: train, sample, likelihood, eval).')
 
+OUR_PACKAGES = ('gen_runtime', 'sde_jax', 'ldm_jax', 'zsl_jax')
 EXIT_USER_ERROR = 2
 EXIT_PREEMPTED = 143  # 128 + SIGTERM, as if the signal had ended the process
 
@@ -36,12 +38,24 @@ def fail(message: str) -> None:
     sys.exit(EXIT_USER_ERROR)
 
 
+def _unknown_field_message(error: AttributeError | KeyError) -> str:
+    """One line for ml_collections' error on a field that a locked config does not have."""
+    text = str(error).replace('\\n', ' ').replace('\\', '')
+    key = re.search(r'Key "([^"]+)" does not exist', text) or re.search(r"'([\w.]+)'", text)
+    hint = re.search(r'Did you mean "([^"]+)"', text)
+    name = key.group(1) if key else '?'
+    return (f'config field {name!r} does not exist (in the config file or a --config.* flag)'
+            + (f'; did you mean {hint.group(1)!r}?' if hint else '; see the family base config for the fields'))
+
+
 def parse_flags(argv: Sequence[str]) -> list[str]:
     """absl flag parsing with every mistake reported on one line."""
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
         fail(' '.join(str(e).split('\n')[0].split()) + ' (see --helpfull)')
+    except (AttributeError, KeyError) as e:
+        fail(_unknown_field_message(e))
 
 
 def family_modes(config: ml_collections.ConfigDict) -> dict[str, Callable[[ml_collections.ConfigDict, str], None]]:
@@ -73,10 +87,14 @@ def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         fail(f'unexpected arguments {" ".join(argv[1:])}; flags are written --name=value')
     if _CONFIG.value is None or not isinstance(_CONFIG.value, ml_collections.ConfigDict):
-        fail('--config is missing or its file could not be read; pass --config configs/<file>.py')
+        path = config_flags.get_config_filename(flags.FLAGS['config']) if _CONFIG.value is not None else None
+        fail(f'config file {path!r} does not exist; pass --config configs/<file>.py' if path else
+             '--config is required: pass --config configs/<file>.py')
     if not _WORKDIR.value:
         fail('--workdir is required: the folder that holds (or will hold) this run')
-    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger().setLevel(logging.WARNING)  # libraries (orbax, tfds) only warn
+    for package in OUR_PACKAGES:
+        logging.getLogger(package).setLevel(logging.INFO)
     try:
         run(_CONFIG.value, _WORKDIR.value, _MODE.value)
     except Preempted as e:

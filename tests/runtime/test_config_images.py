@@ -1,0 +1,45 @@
+"""Workdir binding and config loading; image grids."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from configs import common
+from gen_runtime.config import bind_workdir, load_config_file, resolve_data_path
+from gen_runtime.errors import ConfigError
+from gen_runtime.images import make_grid, save_image_grid
+
+
+def test_bind_workdir_writes_config_and_refuses_another_run(tmp_path):
+    config = common.get_config()
+    bind_workdir(config, str(tmp_path))
+    assert json.loads((tmp_path / 'config.json').read_text())['optim']['learning_rate'] == 2e-4
+    config.training.num_steps = 99  # training longer is the same run
+    bind_workdir(config, str(tmp_path))
+    config.seed = 7
+    with pytest.raises(ConfigError, match=r'holds a run of a different config \(seed: 0 there, 7 now\)'):
+        bind_workdir(config, str(tmp_path))
+    (tmp_path / 'config.json').write_text('{broken')
+    with pytest.raises(ConfigError, match='is unreadable'):
+        bind_workdir(config, str(tmp_path))
+
+
+def test_load_config_file_and_data_paths(tmp_path, monkeypatch):
+    config = load_config_file('configs/quickstart.py')
+    assert config.family == 'sde_jax' and config.is_locked
+    with pytest.raises(ConfigError, match='does not exist'):
+        load_config_file(str(tmp_path / 'missing.py'))
+    monkeypatch.setenv('JAXGEN_DATA_ROOT', str(tmp_path))
+    assert resolve_data_path(config, 'mnist/mnist.npz') == str(tmp_path / 'mnist' / 'mnist.npz')
+    assert resolve_data_path(config, '/abs/file.npz') == '/abs/file.npz'
+
+
+def test_image_grid_layout_and_png(tmp_path):
+    images = np.stack([np.full((4, 5, 1), v, np.float32) for v in (0.0, 0.5, 1.0)])
+    grid = make_grid(images, ncols=2, padding=1)
+    assert grid.shape == (2 * (4 + 1) + 1, 2 * (5 + 1) + 1, 1)
+    assert grid[1, 1, 0] == 0 and grid[1, 7, 0] == 128 and grid[6, 1, 0] == 255
+    path = save_image_grid(images, str(tmp_path / 'sub' / 'grid.png'))
+    assert Image.open(path).size == (grid.shape[1], grid.shape[0])
