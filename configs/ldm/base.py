@@ -1,0 +1,176 @@
+"""Base config of the ldm_jax family: DDPM/DDIM, guidance, the VQ-f4 autoencoder and latent diffusion.
+
+Every other configs/ldm/*.py file starts from `get_config()` here and overrides a few fields. The
+defaults are DDPM's CIFAR-10 model (Ho et al. 2020, appendix B).
+"""
+
+import ml_collections
+
+from configs import common
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = common.get_config()
+    config.family = 'ldm_jax'
+    # What `--mode train` trains: 'diffusion' (a pixel-space or, with latent.first_stage_workdir, a
+    # latent diffusion model) or 'classifier' (a noise-conditional classifier for classifier guidance).
+    # `--mode train_autoencoder` always trains the `autoencoder` section.
+    config.task = 'diffusion'
+
+    config.data.source = 'tfds'
+    config.data.name = 'cifar10'
+    config.data.num_channels = 3
+    config.data.random_flip = True
+
+    config.training.batch_size = 128
+    config.training.num_steps = 800_000
+    config.training.log_every = 100
+    config.training.checkpoint_every = 10_000
+    config.optim.grad_clip = 1.0
+    config.optim.warmup_steps = 5000
+    config.optim.ema_rate = 0.9999
+
+    # The denoising UNet (latent diffusion's openaimodel.UNetModel).
+    config.model = model = ml_collections.ConfigDict()
+    # Base width; level l has channel_mult[l] * model_channels channels; time embedding is 4x.
+    model.model_channels = 128
+    model.channel_mult = (1, 2, 2, 2)
+    # Residual blocks per level (the decoder has one more).
+    model.num_res_blocks = 2
+    # Downsampling factors (1, 2, 4, ...) at which blocks get self-attention (2: 16x16 of a 32x32 input).
+    model.attention_resolutions = (2,)
+    model.dropout = 0.1
+    # Attention heads: a fixed head width num_head_channels if > 0, else num_heads heads.
+    model.num_heads = 1
+    model.num_head_channels = -1
+    # FiLM conditioning norm(h) * (1 + scale) + shift instead of adding the embedding.
+    model.scale_shift_norm = False
+    # GroupNorm epsilon (openaimodel: 1e-5; DDPM's TF code: 1e-6).
+    model.norm_eps = 1e-5
+    # Sinusoidal time embedding: [cos, sin] order and frequency denominator dim/2 - freq_shift
+    # (openaimodel: True, 0; DDPM's TF code: False, 1).
+    model.flip_sin_to_cos = True
+    model.freq_shift = 0.0
+    # Number of data classes for a class-conditional model (0: unconditional; labels come from the data).
+    model.num_classes = 0
+
+    # The discrete-time diffusion.
+    config.diffusion = diffusion = ml_collections.ConfigDict()
+    diffusion.num_timesteps = 1000
+    # 'linear' (DDPM), 'sqrt_linear' (what latent diffusion calls "linear") or 'cosine' (improved DDPM).
+    diffusion.schedule = 'linear'
+    diffusion.linear_start = 1e-4
+    diffusion.linear_end = 2e-2
+    # Offset s of the cosine schedule.
+    diffusion.cosine_s = 8e-3
+    # What the network predicts: 'eps', 'x0' or 'v'.
+    diffusion.parameterization = 'eps'
+    # L_simple distance: 'l2' or 'l1'.
+    diffusion.loss = 'l2'
+    # Reverse-process variance: 'fixed_small' (posterior beta~_t) or 'fixed_large' (beta_t).
+    diffusion.variance = 'fixed_small'
+    # Classifier-free guidance training: probability of replacing the label by the null label
+    # (label index model.num_classes). 0 disables it.
+    diffusion.label_dropout = 0.0
+
+    # Latent diffusion: where the first stage comes from and how latents are scaled.
+    config.latent = latent = ml_collections.ConfigDict()
+    # Workdir of a `--mode train_autoencoder` run; '' trains in pixel space.
+    latent.first_stage_workdir = ''
+    # Latents are multiplied by this before diffusion; 0 uses 1 / std of the training latents
+    # (latent diffusion's scale_by_std). Its VQ models use 1.0.
+    latent.scale_factor = 1.0
+    # Use the first stage's EMA parameters (latent diffusion's vq-f4 has no EMA: False).
+    latent.use_ema = False
+    # Batch size for encoding the data set into latents (cached in <workdir>/latents/).
+    latent.encode_batch_size = 32
+
+    # The noise-conditional classifier of classifier guidance (openaimodel.EncoderUNetModel,
+    # adaptive pooling); trained with task='classifier' on the same data and noise schedule.
+    config.classifier = classifier = ml_collections.ConfigDict()
+    # Number of classes it tells apart (the labels of the data).
+    classifier.num_classes = 10
+    classifier.model_channels = 64
+    classifier.channel_mult = (1, 2, 2)
+    classifier.num_res_blocks = 2
+    classifier.attention_resolutions = (2,)
+    classifier.dropout = 0.0
+    classifier.num_heads = 1
+    classifier.num_head_channels = 64
+    classifier.scale_shift_norm = True
+    # Train on timesteps t < max_timestep only (0: all); guidance then applies at those t.
+    classifier.max_timestep = 0
+
+    # The VQ autoencoder (first stage), trained by --mode train_autoencoder. Defaults: vq-f4.
+    config.autoencoder = ae = ml_collections.ConfigDict()
+    ae.ch = 128
+    ae.ch_mult = (1, 2, 4)
+    ae.num_res_blocks = 2
+    # Resolutions (side lengths) with self-attention blocks besides the middle one.
+    ae.attn_resolutions = ()
+    ae.z_channels = 3
+    # Codebook vector dimension and number of codes.
+    ae.embed_dim = 3
+    ae.num_codes = 8192
+    ae.dropout = 0.0
+    # Commitment weight beta; legacy_beta puts it on the codebook term instead (taming's default).
+    ae.beta = 0.25
+    ae.legacy_beta = False
+    # Codebook learning: 'loss' (gradient of the codebook term) or 'ema' (moving averages).
+    ae.codebook = 'loss'
+    ae.ema_decay = 0.99
+    # Initialise the codebook by k-means on the first batch's latents.
+    ae.kmeans_init = False
+    # Weight of the quantiser loss in the generator objective.
+    ae.codebook_weight = 1.0
+    # Reconstruction distance: 'l1' or 'l2'.
+    ae.pixel_loss = 'l1'
+    # Perceptual loss: 'none' (LPIPS needs pretrained VGG weights that cannot be had offline; see
+    # docs/ldm.md for plugging one in) and its weight.
+    ae.perceptual_loss = 'none'
+    ae.perceptual_weight = 0.0
+    # Patch discriminator: on from step disc_start, weighted by the adaptive weight times disc_weight.
+    ae.disc_start = 0
+    ae.disc_weight = 0.75
+    ae.disc_factor = 1.0
+    ae.disc_layers = 3
+    ae.disc_ndf = 64
+
+    # Sampling (--mode sample, and the samples of --mode eval).
+    config.sampling = sampling = ml_collections.ConfigDict()
+    # 'ddim' or 'ddpm' (ancestral, all num_timesteps steps).
+    sampling.method = 'ddim'
+    # DDIM steps, their spacing ('uniform' or 'quad') and eta (0: deterministic).
+    sampling.num_steps = 50
+    sampling.spacing = 'uniform'
+    sampling.eta = 0.0
+    # Clip predicted x_0 to [-1, 1] at each step (pixel space; ignored for latents).
+    sampling.clip_denoised = True
+    sampling.num_samples = 64
+    # Global batch of one sampling call (divisible by the device count).
+    sampling.batch_size = 64
+    # Use the EMA parameters.
+    sampling.use_ema = True
+    # Classifier-free guidance weight w (1: plain conditional; needs diffusion.label_dropout > 0 when != 1).
+    sampling.guidance_scale = 1.0
+    # Class of every sample (-1: classes 0, 1, 2, ... in turn).
+    sampling.class_label = -1
+    # Classifier guidance: workdir of a task='classifier' run and the scale (0: off).
+    sampling.classifier_workdir = ''
+    sampling.classifier_scale = 0.0
+
+    # Variational bound in bits/dim (--mode likelihood, pixel space only).
+    config.likelihood = likelihood = ml_collections.ConfigDict()
+    likelihood.batch_size = 64
+    # Evaluate at most this many examples of the eval split (0: all).
+    likelihood.max_examples = 0
+
+    # --mode preprocess: resize a folder of images (e.g. CelebA-HQ 1024x1024) to size x size PNGs.
+    config.preprocess = preprocess = ml_collections.ConfigDict()
+    # Input folder (relative paths are under the data root) and output folder.
+    preprocess.input = 'celebahq_samples'
+    preprocess.output = ''
+    preprocess.size = 256
+
+    config.lock()
+    return config

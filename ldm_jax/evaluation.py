@@ -1,0 +1,109 @@
+"""Evaluations over a data split: the diffusion model's variational bound and the autoencoder's reconstructions."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from gen_runtime import parallel
+from gen_runtime.data import Batch, Dataset, eval_batches
+from gen_runtime.errors import DataError
+from ldm_jax.data import to_model_range, unit_preprocessor
+from ldm_jax.diffusion import split_prediction, vlb_bpd
+from ldm_jax.nn.autoencoder import VQModel
+from ldm_jax.nn.quantizer import usage_from_counts
+from ldm_jax.nn.unet import UNet
+from ldm_jax.schedule import schedule_from_config
+
+PyTree = Any
+
+
+def _sharded_batches(dataset: Dataset, batch_size: int, preprocess: Callable,
+                     desc: str) -> Iterator[tuple[Batch, np.ndarray]]:
+    """Whole-split batches placed on the devices (batch-sharded), with the host copy of their mask."""
+    parallel.check_batch_size(batch_size, 'the evaluation batch size')
+    mesh = parallel.make_mesh()
+    for batch in tqdm(eval_batches(dataset, batch_size, preprocess), total=-(-len(dataset) // batch_size),
+                      desc=desc, disable=jax.process_index() != 0):
+        placed = parallel.host_local_to_global(batch, mesh)
+        yield placed, parallel.to_host(placed['mask'])
+
+
+def _masked_means(parts: list[dict[str, np.ndarray]], masks: list[np.ndarray]) -> dict[str, float]:
+    mask = np.concatenate(masks)
+    if not mask.any():
+        raise DataError('the evaluation split has no examples')
+    return {k: float(np.mean(np.concatenate([p[k] for p in parts])[mask])) for k in parts[0]}
+
+
+def likelihood(config: ml_collections.ConfigDict, unet: UNet, params: PyTree, dataset: Dataset,
+               seed: int) -> dict[str, float]:
+    """Mean variational bound (bits/dim) of the split: total, prior L_T, decoder L_0 and the KL terms.
+
+    Images are mapped to [-1, 1] on their bin centres n/(levels-1) (no dequantisation), as DDPM's
+    discretised decoder expects.
+    """
+    schedule = schedule_from_config(config.diffusion)
+    conditional = config.model.num_classes > 0
+    preprocess = unit_preprocessor(config, dataset, random_flip=False, dequantize=False)
+    mesh = parallel.make_mesh()
+
+    def bound(params: PyTree, batch: Batch, rng: jax.Array) -> dict[str, jax.Array]:
+        x0 = to_model_range(batch['image'])
+        labels = batch['label'] if conditional else None
+
+        def x0_fn(x_t: jax.Array, t: jax.Array) -> jax.Array:
+            out = unet.apply({'params': params}, x_t, t, labels)
+            x0 = split_prediction(config.diffusion.parameterization, schedule, x_t, t, out)[0]
+            return jnp.clip(x0, -1.0, 1.0) if config.sampling.clip_denoised else x0
+
+        return vlb_bpd(x0_fn, schedule, config.diffusion.variance, x0, rng, dataset.levels)
+
+    fn = jax.jit(bound, in_shardings=(parallel.replicated(mesh), parallel.batch_sharded(mesh), None),
+                 out_shardings=parallel.batch_sharded(mesh))
+    parts, masks = [], []
+    for index, (batch, mask) in enumerate(_sharded_batches(dataset, config.likelihood.batch_size, preprocess,
+                                                           'bits/dim')):
+        rng = jax.random.fold_in(jax.random.key(seed), index)
+        parts.append(parallel.to_host(fn(params, {k: v for k, v in batch.items() if k != 'mask'}, rng)))
+        masks.append(mask)
+    means = _masked_means(parts, masks)
+    return {'bpd': means['total'], 'prior_bpd': means['prior'], 'decoder_bpd': means['decoder'],
+            'kl_bpd': means['kl'], 'num_examples': int(np.concatenate(masks).sum())}
+
+
+def reconstructions(config: ml_collections.ConfigDict, model: VQModel, params: PyTree, dataset: Dataset,
+                    batch_size: int, keep: int = 32) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """Reconstruction metrics of the split (L1 on [-1, 1], PSNR on [0, 1], codebook use) and the first images.
+
+    Returns (metrics, originals, reconstructions), the images in [0, 1] (at most `keep` of them).
+    """
+    preprocess = unit_preprocessor(config, dataset, random_flip=False)
+    mesh = parallel.make_mesh()
+
+    def run(params: PyTree, images: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        rec, _, indices = model.apply({'params': params}, to_model_range(images))
+        rec = jnp.clip((rec + 1.0) / 2.0, 0.0, 1.0)
+        return rec, jnp.mean((rec - images) ** 2, axis=(1, 2, 3)), indices
+
+    batch_spec = parallel.batch_sharded(mesh)
+    fn = jax.jit(run, in_shardings=(parallel.replicated(mesh), batch_spec), out_shardings=batch_spec)
+    parts, masks, originals, recs = [], [], [], []
+    counts = np.zeros(model.num_codes)
+    for batch, mask in _sharded_batches(dataset, batch_size, preprocess, 'reconstruct'):
+        rec, mse, indices = parallel.to_host(fn(params, batch['image']))
+        images = parallel.to_host(batch['image'])
+        parts.append({'mse': mse, 'l1': 2.0 * np.mean(np.abs(rec - images), axis=(1, 2, 3)),
+                      'psnr': -10.0 * np.log10(np.maximum(mse, 1e-10))})
+        masks.append(mask)
+        counts += np.bincount(indices[mask].ravel(), minlength=model.num_codes)
+        if sum(len(o) for o in originals) < keep:
+            originals.append(images[mask])
+            recs.append(rec[mask])
+    metrics = _masked_means(parts, masks)
+    metrics.update({k: float(v) for k, v in usage_from_counts(jnp.asarray(counts)).items()})
+    return metrics, np.concatenate(originals)[:keep], np.concatenate(recs)[:keep]

@@ -1,0 +1,131 @@
+"""Sampling from a trained run: DDPM or DDIM, classifier-free and classifier guidance, first-stage decoding.
+
+One jitted function draws a global batch: x_T and all step noise from the batch's key, the scan of
+the chosen sampler with the sample batch sharded over every device and the parameters replicated,
+then (latent diffusion) the first stage's decoder on latent / scale_factor, and the map to [0, 1].
+"""
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from gen_runtime import parallel
+from gen_runtime.errors import ConfigError
+from gen_runtime.trainer import load_trained_state
+from ldm_jax.data import to_unit_range
+from ldm_jax.diffusion import eps_to_x0, split_prediction
+from ldm_jax.diffusion_task import diffusion_task
+from ldm_jax.guidance import classifier_free_output, classifier_guided_eps, classifier_log_prob_grad
+from ldm_jax.models import unet_from_config
+from ldm_jax.pretrained import data_space, load_classifier, load_first_stage
+from ldm_jax.samplers import ddim_sample, ddim_timesteps, ddpm_sample
+from ldm_jax.schedule import schedule_from_config
+
+PyTree = Any
+
+
+def check_sampling_config(config: ml_collections.ConfigDict) -> None:
+    """Raises a ConfigError for sampling settings the trained model cannot honour."""
+    sampling = config.sampling
+    if sampling.method not in ('ddim', 'ddpm'):
+        raise ConfigError(f"sampling.method={sampling.method!r} is not one of 'ddim', 'ddpm'")
+    if sampling.guidance_scale != 1.0 and config.diffusion.label_dropout <= 0:
+        raise ConfigError('sampling.guidance_scale != 1 needs a model trained for classifier-free guidance '
+                          '(diffusion.label_dropout > 0)')
+    if sampling.classifier_scale > 0 and not sampling.classifier_workdir:
+        raise ConfigError('sampling.classifier_scale > 0 needs sampling.classifier_workdir (a task=classifier run)')
+    if sampling.num_samples < 1:
+        raise ConfigError(f'sampling.num_samples={sampling.num_samples} must be positive')
+    parallel.check_batch_size(sampling.batch_size, 'sampling.batch_size')
+
+
+def sample_labels(config: ml_collections.ConfigDict, start: int, count: int) -> np.ndarray:
+    """Class labels of samples start..start+count-1: sampling.class_label, or 0, 1, 2, ... cycling."""
+    classes = config.model.num_classes or (config.classifier.num_classes if config.sampling.classifier_scale else 0)
+    if not classes:
+        return np.zeros(count, np.int32)
+    if config.sampling.class_label >= 0:
+        if config.sampling.class_label >= classes:
+            raise ConfigError(f'sampling.class_label={config.sampling.class_label} is not below {classes} classes')
+        return np.full(count, config.sampling.class_label, np.int32)
+    return (np.arange(start, start + count) % classes).astype(np.int32)
+
+
+class Sampler:
+    """Draws images in [0, 1] from the run in `workdir` as `config.sampling` says."""
+
+    def __init__(self, config: ml_collections.ConfigDict, workdir: str) -> None:
+        check_sampling_config(config)
+        self.config = config
+        space = data_space(config)
+        self.step, state = load_trained_state(config, workdir, diffusion_task(config, None, space))
+        params = {'unet': state.ema_params if config.sampling.use_ema else state.params,
+                  'scale_factor': state.extra['scale_factor']}
+        first_stage = load_first_stage(config) if space.latent else None
+        classifier = load_classifier(config) if config.sampling.classifier_scale > 0 else None
+        if first_stage is not None:
+            params['first_stage'] = first_stage.params
+        if classifier is not None:
+            params['classifier'] = classifier.params
+        self.params = params
+        self.mesh = parallel.make_mesh()
+        batch = parallel.batch_sharded(self.mesh)
+        fn = _sample_fn(config, space.shape, first_stage, classifier, batch)
+        rep = parallel.replicated(self.mesh)
+        self._fn = jax.jit(fn, in_shardings=(rep, rep, batch), out_shardings=batch)
+
+    def batches(self, num_samples: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(images NHWC in [0, 1], labels) in global batches of sampling.batch_size, the last one cut."""
+        size = self.config.sampling.batch_size
+        rows = parallel.host_slice(size)
+        for index in range(math.ceil(num_samples / size)):
+            labels = sample_labels(self.config, index * size, size)
+            rng = jax.random.fold_in(jax.random.key(seed), index)
+            images = self._fn(self.params, rng, parallel.host_local_to_global(labels[rows], self.mesh))
+            keep = min(size, num_samples - index * size)
+            yield parallel.to_host(images)[:keep], labels[:keep]
+
+
+def _sample_fn(config: ml_collections.ConfigDict, shape: tuple[int, int, int], first_stage: Any, classifier: Any,
+               sharding: jax.sharding.Sharding):  # noqa: ANN202 - a jittable (params, rng, labels) -> images
+    sampling, diffusion = config.sampling, config.diffusion
+    unet = unet_from_config(config, shape[-1])
+    schedule = schedule_from_config(diffusion)
+    conditional = config.model.num_classes > 0
+    clip = sampling.clip_denoised and first_stage is None
+
+    def sample(params: PyTree, rng: jax.Array, labels: jax.Array) -> jax.Array:
+        def model(x: jax.Array, t: jax.Array, y: jax.Array | None) -> jax.Array:
+            return unet.apply({'params': params['unet']}, x, t, y)
+
+        def denoise(x: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+            if sampling.guidance_scale != 1.0:
+                out = classifier_free_output(model, x, t, labels, config.model.num_classes, sampling.guidance_scale)
+            else:
+                out = model(x, t, labels if conditional else None)
+            x0, eps = split_prediction(diffusion.parameterization, schedule, x, t, out)
+            if classifier is not None:
+                grad = classifier_log_prob_grad(lambda x, t: classifier.logits(params['classifier'], x, t), x, t,
+                                                labels)
+                scale = sampling.classifier_scale * (t < classifier.max_timestep).astype(x.dtype)[:, None, None, None]
+                eps = classifier_guided_eps(schedule, eps, t, grad, scale)
+                x0 = eps_to_x0(schedule, x, t, eps)
+            return x0, eps
+
+        x_rng, step_rng = jax.random.split(rng)
+        x_T = jax.random.normal(x_rng, (labels.shape[0], *shape))
+        if sampling.method == 'ddpm':
+            x = ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding)
+        else:
+            steps = ddim_timesteps(sampling.spacing, sampling.num_steps, diffusion.num_timesteps)
+            x = ddim_sample(denoise, schedule, x_T, step_rng, steps, sampling.eta, clip, sharding)
+        if first_stage is not None:
+            x = first_stage.decode(params['first_stage'], x / params['scale_factor'])
+        return to_unit_range(x).astype(jnp.float32)
+
+    return sample

@@ -1,0 +1,54 @@
+"""Networks built from config sections (see configs/ldm/base.py for the fields)."""
+
+import ml_collections
+
+from gen_runtime.errors import ConfigError
+from ldm_jax.nn.autoencoder import VQModel
+from ldm_jax.nn.discriminator import PatchDiscriminator
+from ldm_jax.nn.unet import EncoderUNet, UNet
+
+_TRUNK_FIELDS = ('model_channels', 'channel_mult', 'num_res_blocks', 'attention_resolutions', 'dropout',
+                 'num_heads', 'num_head_channels', 'scale_shift_norm')
+
+
+def _check_groups(widths: list[int], what: str) -> None:
+    bad = [w for w in widths if w % 32]
+    if bad:
+        raise ConfigError(f'{what}: GroupNorm uses 32 groups, so every width must be a multiple of 32 (got {bad[0]})')
+
+
+def unet_from_config(config: ml_collections.ConfigDict, out_channels: int) -> UNet:
+    """The denoiser of `config.model`; with label dropout its class embedding gets a null row."""
+    m = config.model
+    _check_groups([m.model_channels * k for k in m.channel_mult], 'model.channel_mult * model.model_channels')
+    if config.diffusion.label_dropout > 0 and m.num_classes <= 0:
+        raise ConfigError('diffusion.label_dropout > 0 (classifier-free guidance) needs a class-conditional model: '
+                          'set model.num_classes')
+    rows = m.num_classes + (1 if config.diffusion.label_dropout > 0 else 0)
+    return UNet(**{k: tuple(m[k]) if isinstance(m[k], (list, tuple)) else m[k] for k in _TRUNK_FIELDS},
+                norm_eps=m.norm_eps, flip_sin_to_cos=m.flip_sin_to_cos, freq_shift=m.freq_shift,
+                out_channels=out_channels, num_classes=rows)
+
+
+def classifier_from_config(config: ml_collections.ConfigDict) -> EncoderUNet:
+    """The noise-conditional classifier of `config.classifier`."""
+    c = config.classifier
+    if c.num_classes < 2:
+        raise ConfigError(f'classifier.num_classes={c.num_classes} must be at least 2')
+    _check_groups([c.model_channels * k for k in c.channel_mult], 'classifier widths')
+    return EncoderUNet(**{k: tuple(c[k]) if isinstance(c[k], (list, tuple)) else c[k] for k in _TRUNK_FIELDS},
+                       num_classes=c.num_classes)
+
+
+def autoencoder_from_config(config: ml_collections.ConfigDict) -> VQModel:
+    """The VQ autoencoder of `config.autoencoder` for images of `data.num_channels` channels."""
+    a = config.autoencoder
+    _check_groups([a.ch * k for k in a.ch_mult], 'autoencoder.ch * autoencoder.ch_mult')
+    return VQModel(ch=a.ch, ch_mult=tuple(a.ch_mult), num_res_blocks=a.num_res_blocks,
+                   attn_resolutions=tuple(a.attn_resolutions), z_channels=a.z_channels, embed_dim=a.embed_dim,
+                   num_codes=a.num_codes, dropout=a.dropout, in_channels=config.data.num_channels, beta=a.beta,
+                   legacy_beta=a.legacy_beta)
+
+
+def discriminator_from_config(config: ml_collections.ConfigDict) -> PatchDiscriminator:
+    return PatchDiscriminator(ndf=config.autoencoder.disc_ndf, num_layers=config.autoencoder.disc_layers)

@@ -1,0 +1,161 @@
+"""The ldm_jax modes of `python main.py --config configs/ldm/<file>.py --workdir <dir> --mode <mode>`.
+
+- preprocess: resize a folder of images (CelebA-HQ 1024x1024) to preprocess.size squares.
+- train_autoencoder: train the VQ autoencoder (`autoencoder` section) with its patch discriminator.
+- reconstruct: reconstruction metrics and an image grid of a trained autoencoder on the eval split.
+- train: train what `task` says: the diffusion model (in pixel space, or on the latents of the first stage
+  in latent.first_stage_workdir) or the noise-conditional classifier of classifier guidance.
+- sample: draw sampling.num_samples images; writes a PNG grid and an npz under <workdir>/samples/.
+- eval: draw eval.num_samples images and score them with gen_runtime.sample_quality (FID, KID, ...).
+- likelihood: the variational bound in bits/dim on the eval split (pixel-space models).
+"""
+
+import json
+import logging
+import os
+from collections.abc import Callable
+
+import jax
+import ml_collections
+import numpy as np
+
+from gen_runtime import trainer
+from gen_runtime.data import TrainBatches, load_dataset
+from gen_runtime.errors import ConfigError, DataError
+from gen_runtime.images import save_image_grid
+from ldm_jax.autoencoder_task import autoencoder_task
+from ldm_jax.data import (
+    cached_latents,
+    first_examples,
+    image_shape,
+    latent_dataset,
+    latent_preprocessor,
+    preprocess_paths,
+    resize_folder,
+    unit_preprocessor,
+)
+from ldm_jax.diffusion_task import DataSpace, classifier_task, diffusion_task
+from ldm_jax.evaluation import likelihood as likelihood_of_split
+from ldm_jax.evaluation import reconstructions
+from ldm_jax.generate import Sampler
+from ldm_jax.models import autoencoder_from_config, unet_from_config
+from ldm_jax.pretrained import data_space, load_first_stage
+
+log = logging.getLogger(__name__)
+TASKS = ('diffusion', 'classifier')
+
+
+def _write_json(path: str, values: dict) -> None:
+    if jax.process_index() == 0:
+        with open(path, 'w') as f:
+            json.dump(values, f, indent=2)
+    print(json.dumps(values))
+
+
+def _check_labels(config: ml_collections.ConfigDict, dataset: object, classes: int) -> None:
+    if not classes:
+        return
+    first = dataset.gather(np.arange(1))
+    if 'label' not in first:
+        raise DataError(f'the data set {config.data.source}:{config.data.name or config.data.path} has no labels, '
+                        'but the model is class-conditional (model.num_classes) or a classifier')
+    labels = getattr(dataset, 'arrays', first)['label']
+    if labels.min() < 0 or labels.max() >= classes:
+        raise DataError(f'labels range over {labels.min()}..{labels.max()}, outside 0..{classes - 1}; set '
+                        'model.num_classes / classifier.num_classes to the number of classes')
+
+
+def training_batches(config: ml_collections.ConfigDict, workdir: str,
+                     space: DataSpace) -> tuple[TrainBatches, float]:
+    """The training batches of the diffusion model or classifier, and the latent scale factor (1 for pixels)."""
+    dataset = load_dataset(config, config.data.train_split)
+    classes = config.classifier.num_classes if config.task == 'classifier' else config.model.num_classes
+    _check_labels(config, dataset, classes)
+    size, seed = config.training.batch_size, config.seed
+    if not space.latent:
+        return TrainBatches(dataset, size, seed, unit_preprocessor(config, dataset)), 1.0
+    first_stage = load_first_stage(config)
+    arrays = cached_latents(config, workdir, config.data.train_split, first_stage.step, first_stage.encode,
+                            first_stage.params, dataset)
+    scale = config.latent.scale_factor or float(1.0 / np.std(arrays['latent']))
+    log.info('latent scale factor %.6g (latent std %.4g)', scale, np.std(arrays['latent']))
+    return TrainBatches(latent_dataset(arrays), size, seed, latent_preprocessor(config.data.random_flip)), scale
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> None:
+    if config.task not in TASKS:
+        raise ConfigError(f'task={config.task!r} is not one of {", ".join(TASKS)}')
+    space = data_space(config)
+    batches, scale = training_batches(config, workdir, space)
+    build = diffusion_task if config.task == 'diffusion' else classifier_task
+    trainer.train(config, workdir, build(config, batches, space, scale))
+
+
+def train_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
+    dataset = load_dataset(config, config.data.train_split)
+    batches = TrainBatches(dataset, config.training.batch_size, config.seed, unit_preprocessor(config, dataset))
+    trainer.train(config, workdir, autoencoder_task(config, batches, image_shape(config)))
+
+
+def reconstruct(config: ml_collections.ConfigDict, workdir: str) -> None:
+    step, state = trainer.load_trained_state(config, workdir, autoencoder_task(config, None, image_shape(config)))
+    params = state['generator'].ema_params if config.sampling.use_ema else state['generator'].params
+    dataset = load_dataset(config, config.data.eval_split)
+    metrics, originals, recs = reconstructions(config, autoencoder_from_config(config), params, dataset,
+                                               config.latent.encode_batch_size)
+    out = os.path.join(workdir, 'reconstructions', f'step_{step}')
+    os.makedirs(out, exist_ok=True)
+    pairs = np.stack([originals, recs], axis=1).reshape(-1, *originals.shape[1:])
+    save_image_grid(pairs, os.path.join(out, 'originals_and_reconstructions.png'), ncols=8)
+    _write_json(os.path.join(out, 'metrics.json'), {'step': step, **metrics})
+
+
+def sample(config: ml_collections.ConfigDict, workdir: str) -> None:
+    sampler = Sampler(config, workdir)
+    parts = list(sampler.batches(config.sampling.num_samples, config.seed + 1))
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    out = os.path.join(workdir, 'samples', f'step_{sampler.step}')
+    if jax.process_index() == 0:
+        os.makedirs(out, exist_ok=True)
+        save_image_grid(images[:256], os.path.join(out, 'samples.png'))
+        np.savez_compressed(os.path.join(out, 'samples.npz'), images=np.round(images * 255).astype(np.uint8),
+                            labels=labels)
+    print(f'{len(images)} samples of step {sampler.step} in {out}')
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
+    from gen_runtime.sample_quality import evaluate_samples
+
+    sampler = Sampler(config, workdir)
+    batches = (images for images, _ in sampler.batches(config.eval.num_samples, config.seed + 2))
+    results = evaluate_samples(config, workdir, batches)
+    print(json.dumps({'step': sampler.step, **results}))
+
+
+def likelihood(config: ml_collections.ConfigDict, workdir: str) -> None:
+    space = data_space(config)
+    if space.latent:
+        raise ConfigError('--mode likelihood gives bits/dim of pixel-space models; this config diffuses latents')
+    step, state = trainer.load_trained_state(config, workdir, diffusion_task(config, None, space))
+    params = state.ema_params if config.sampling.use_ema else state.params
+    dataset = first_examples(load_dataset(config, config.data.eval_split), config.likelihood.max_examples)
+    results = likelihood_of_split(config, unet_from_config(config, space.shape[-1]), params, dataset, config.seed + 3)
+    _write_json(os.path.join(workdir, 'likelihood.json'), {'step': step, **results})
+
+
+def preprocess(config: ml_collections.ConfigDict, workdir: str) -> None:
+    source, destination = preprocess_paths(config, workdir)
+    count = resize_folder(source, destination, config.preprocess.size)
+    print(f'{count} images resized to {config.preprocess.size}x{config.preprocess.size} in {destination}')
+
+
+MODES: dict[str, Callable[[ml_collections.ConfigDict, str], None]] = {
+    'preprocess': preprocess,
+    'train_autoencoder': train_autoencoder,
+    'reconstruct': reconstruct,
+    'train': train,
+    'sample': sample,
+    'eval': evaluate,
+    'likelihood': likelihood,
+}

@@ -1,0 +1,161 @@
+"""The vector quantiser, the codebook against collapse, and the two-player VQGAN training step."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs.ldm import tiny
+from gen_runtime.errors import ConfigError
+from ldm_jax.autoencoder_task import adaptive_weight, autoencoder_task, hinge_d_loss
+from ldm_jax.data import to_model_range
+from ldm_jax.models import autoencoder_from_config, discriminator_from_config
+from ldm_jax.nn.quantizer import VectorQuantizer, codebook_usage, ema_codebook_update, kmeans_codebook
+
+
+def toy_perceptual(x, y):
+    """A stand-in perceptual loss, plugged in by import path in a test."""
+    return jnp.mean(jnp.abs(x.mean(-1) - y.mean(-1)), axis=(1, 2))
+
+
+def _quantizer(codebook, legacy=False):
+    vq = VectorQuantizer(codebook.shape[0], codebook.shape[1], beta=0.25, legacy_beta=legacy)
+    return vq, {'params': {'embedding': codebook}}
+
+
+def test_quantizer_picks_nearest_code_with_straight_through_gradient():
+    codebook = jnp.asarray([[0.0, 0.0], [1.0, 1.0], [-2.0, 3.0]])
+    vq, variables = _quantizer(codebook)
+    z = jnp.asarray([[[[0.9, 1.2], [-1.5, 2.0]], [[0.1, -0.2], [5.0, 5.0]]]])
+    z_q, losses, indices = vq.apply(variables, z)
+    np.testing.assert_array_equal(np.asarray(indices), [[[1, 2], [0, 1]]])
+    np.testing.assert_allclose(np.asarray(z_q), np.asarray(codebook)[np.asarray(indices)])
+    weights = jnp.arange(8.0).reshape(z.shape)
+    grad = jax.grad(lambda z: jnp.sum(vq.apply(variables, z)[0] * weights))(z)
+    np.testing.assert_allclose(np.asarray(grad), np.asarray(weights))  # straight through
+    sq = float(jnp.mean((z - z_q) ** 2))
+    assert float(losses['commitment']) == pytest.approx(sq) and float(losses['codebook']) == pytest.approx(sq)
+    assert float(losses['vq_loss']) == pytest.approx(1.25 * sq)
+
+
+def test_quantizer_loss_terms_move_the_right_side():
+    codebook = jnp.asarray([[0.0, 0.0], [1.0, 1.0]])
+    z = jnp.asarray([[[[0.2, 0.4]]]])
+    for legacy, (z_weight, e_weight) in ((False, (0.25, 1.0)), (True, (1.0, 0.25))):
+        vq, _ = _quantizer(codebook, legacy)
+
+        def vq_loss(z, codebook, vq=vq):
+            return vq.apply({'params': {'embedding': codebook}}, z)[1]['vq_loss']
+
+        g_z, g_e = jax.grad(vq_loss, argnums=(0, 1))(z, codebook)
+        np.testing.assert_allclose(np.asarray(g_z).ravel(), z_weight * 2 * np.asarray([0.2, 0.4]) / 2, rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(g_e)[0], e_weight * 2 * -np.asarray([0.2, 0.4]) / 2, rtol=1e-6)
+        np.testing.assert_array_equal(np.asarray(g_e)[1], 0.0)
+
+
+def test_codebook_usage_perplexity():
+    usage = codebook_usage(jnp.asarray([0, 1, 2, 3] * 5), 8)
+    assert float(usage['perplexity']) == pytest.approx(4.0, rel=1e-5)
+    assert float(usage['codebook_usage']) == pytest.approx(0.5)
+    assert float(codebook_usage(jnp.zeros(10, jnp.int32), 8)['perplexity']) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_ema_codebook_update_closed_form():
+    stats = {'cluster_size': jnp.ones(3), 'embed_sum': jnp.asarray([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]])}
+    z = jnp.asarray([[1.0, 0.0], [3.0, 0.0], [1.0, 3.0]])
+    indices = jnp.asarray([0, 0, 1])
+    new, codebook = ema_codebook_update(stats, z, indices, decay=0.5, eps=0.0)
+    np.testing.assert_allclose(np.asarray(new['cluster_size']), [1.5, 1.0, 0.5])
+    np.testing.assert_allclose(np.asarray(new['embed_sum']), [[2.0, 0.0], [1.0, 2.0], [2.5, 2.5]])
+    np.testing.assert_allclose(np.asarray(codebook), [[4 / 3, 0.0], [1.0, 2.0], [5.0, 5.0]], rtol=1e-6)
+
+
+def test_kmeans_codebook_finds_the_clusters():
+    centres = np.asarray([[-5.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    rng = np.random.default_rng(0)
+    points = np.concatenate([c + 0.1 * rng.standard_normal((100, 2)) for c in centres])
+    found = np.asarray(kmeans_codebook(jnp.asarray(points, jnp.float32), 3, jax.random.key(1), iterations=20))
+    distances = np.linalg.norm(found[:, None] - centres[None], axis=-1)
+    assert sorted(distances.argmin(1)) == [0, 1, 2] and distances.min(1).max() < 0.1
+
+
+def test_hinge_loss():
+    assert float(hinge_d_loss(jnp.asarray([2.0, 0.5]), jnp.asarray([-2.0, 0.0]))) == pytest.approx(0.5 * (0.25 + 0.5))
+
+
+def _config(**ae):
+    config = tiny.get_config('vq')
+    config.data.image_size = 16
+    config.autoencoder.kmeans_init = False
+    for key, value in ae.items():
+        config.autoencoder[key] = value
+    return config
+
+
+def _batch(seed=0):
+    return {'image': jnp.asarray(np.random.default_rng(seed).uniform(0, 1, (4, 16, 16, 3)), jnp.float32)}
+
+
+@pytest.fixture(scope='module')
+def two_steps():
+    """Two VQGAN steps (discriminator from step 1, EMA codebook, k-means init, a plugged-in perceptual loss)."""
+    config = _config(disc_start=1, disc_weight=0.8, codebook='ema', kmeans_init=True, num_codes=16,
+                     perceptual_loss='tests.ldm.test_autoencoder:toy_perceptual', perceptual_weight=0.5)
+    task = autoencoder_task(config, None, (16, 16, 3))
+    update = jax.jit(task.update)
+    s0 = task.init_state(jax.random.key(0))
+    s1, m1 = update(s0, _batch(0), jax.random.key(1))
+    s2, m2 = update(s1, _batch(1), jax.random.key(2))
+    return config, (s0, s1, s2), (m1, m2)
+
+
+def test_generator_step_uses_the_adaptive_weight_of_full_gradients(two_steps):
+    """The split-at-the-last-layer gradients equal brute-force gradients of the VQGAN objective."""
+    config, (_, state, _), (_, metrics) = two_steps
+    vq, disc = autoencoder_from_config(config), discriminator_from_config(config)
+    d = state['discriminator']
+    x = to_model_range(_batch(1)['image'])
+
+    def parts(params):
+        rec, losses, _ = vq.apply({'params': params}, x)
+        logits = disc.apply({'params': d.params, **d.extra}, rec, train=True, mutable=['batch_stats'])[0]
+        nll = jnp.mean(jnp.abs(x - rec)) + 0.5 * jnp.mean(toy_perceptual(x, rec))
+        return nll, -jnp.mean(logits), 0.25 * losses['commitment']  # EMA codebook: commitment term only
+
+    @jax.jit
+    def brute_force(params):
+        g_rec = jax.grad(lambda p: parts(p)[0])(params)['decoder']['conv_out']['kernel']
+        g_gan = jax.grad(lambda p: parts(p)[1])(params)['decoder']['conv_out']['kernel']
+        weight = adaptive_weight(g_rec, g_gan, 0.8)
+        grads = jax.grad(lambda p: parts(p)[0] + weight * parts(p)[1] + parts(p)[2])(params)
+        return weight, jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads))), parts(params)[0]
+
+    weight, norm, rec = brute_force(state['generator'].params)
+    assert float(metrics['disc_factor']) == 1.0
+    assert float(metrics['d_weight']) == pytest.approx(float(weight), rel=1e-4)
+    assert float(metrics['grad_norm']) == pytest.approx(float(norm), rel=1e-4)
+    assert float(metrics['rec_loss']) == pytest.approx(float(rec), rel=1e-5)
+
+
+def test_discriminator_waits_for_disc_start(two_steps):
+    _, (s0, s1, s2), (m1, m2) = two_steps
+    assert float(m1['disc_factor']) == 0.0 and float(m2['disc_factor']) == 1.0
+    same = jax.tree.map(lambda a, b: bool(jnp.all(a == b)), s0['discriminator'].params, s1['discriminator'].params)
+    assert all(jax.tree.leaves(same))
+    moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), s1['discriminator'].params, s2['discriminator'].params)
+    assert all(moved[name]['kernel'] for name in moved if name.startswith('conv'))
+    assert int(s2['generator'].step) == 2 and int(s2['discriminator'].step) == 2
+
+
+def test_ema_codebook_and_kmeans_init(two_steps):
+    _, states, (m1, _) = two_steps
+    for state in states[1:]:
+        g = state['generator']
+        np.testing.assert_allclose(np.asarray(g.params['quantizer']['embedding']),
+                                   np.asarray(g.extra['embed_sum'] / g.extra['cluster_size'][:, None]), rtol=1e-4)
+    assert float(m1['codebook_usage']) > 0.5  # k-means put the codes on the data
+
+
+def test_unknown_perceptual_loss_is_a_config_error():
+    with pytest.raises(ConfigError, match='LPIPS'):
+        autoencoder_task(_config(perceptual_loss='lpips'), None, (16, 16, 3))
