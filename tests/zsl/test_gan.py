@@ -1,0 +1,71 @@
+"""The training step: batch layout, hallucinated text, players and learned orders, finite updates."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs.zsl import synthetic
+from gen_runtime.errors import ConfigError
+from zsl_jax import gan
+from zsl_jax.data import load_problem
+
+
+def _tiny(variant, divergence='sharma_mittal'):
+    config = synthetic.get_config(variant)
+    config.cizsl.divergence = divergence
+    config.training.batch_size = 16
+    config.model.hidden_dim = 32
+    return config
+
+
+def test_hallucinated_text_is_a_normalised_mix_of_two_seen_classes():
+    text = jnp.asarray(np.random.default_rng(0).uniform(size=(5, 6)), jnp.float32)
+    labels = jnp.array([0, 1, 2, 3, 4, 0, 1, 2])
+    t_h = np.asarray(gan.hallucinated_text(jax.random.key(0), text, labels, 0.2, 0.8, normalize=False))
+    raw = np.asarray(text)
+    for row in t_h:  # find a, i, j with row = a t_i + (1 - a) t_j, a in [0.2, 0.8]
+        found = False
+        for i in range(5):
+            for j in range(5):
+                diff = raw[i] - raw[j]
+                a = 1.0 if i == j else float(np.dot(row - raw[j], diff) / np.dot(diff, diff))
+                in_range = i == j or 0.2 - 1e-5 <= a <= 0.8 + 1e-5
+                found = found or (in_range and np.allclose(a * raw[i] + (1 - a) * raw[j], row, atol=1e-5))
+        assert found
+    normed = gan.hallucinated_text(jax.random.key(0), text, labels, 0.2, 0.8, normalize=True)
+    np.testing.assert_allclose(np.linalg.norm(normed, axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize('variant,divergence,orders', [('gazsl', 'sharma_mittal', 0), ('cizsl', 'sharma_mittal', 2)])
+def test_one_iteration_updates_the_players(variant, divergence, orders):
+    config = _tiny(variant, divergence)
+    problem = load_problem(config, 'final')
+    task = gan.make_task(config, problem)
+    state = task.init_state(jax.random.key(0))
+    assert ('orders' in state) == bool(orders)
+    if orders:
+        assert state['orders'].params.shape == (orders,)
+    batch = task.host_batches(0, 1)
+    draws = config.loss.critic_steps + 1 + (variant == 'cizsl')
+    assert batch['feature'].shape == (1, 16 * draws, problem.feature_dim)
+    assert len(np.unique(batch['feature'][0], axis=0)) == 16 * draws  # disjoint draws, as FeatDataLayer
+    new, metrics = jax.jit(task.update)(state, jax.tree.map(lambda x: x[0], batch), jax.random.key(1))
+    assert int(new['discriminator'].step) == config.loss.critic_steps and int(new['generator'].step) == 1
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert ('creativity' in metrics) == (variant == 'cizsl')
+    moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), new['generator'].params,
+                         state['generator'].params)
+    assert all(v > 0 for v in jax.tree.leaves(moved))
+    if orders:
+        assert not np.allclose(new['orders'].params, state['orders'].params)
+    np.testing.assert_array_equal(new['classes']['text'], state['classes']['text'])
+
+
+def test_bad_settings_are_config_errors():
+    config = _tiny('cizsl', 'jensen')
+    with pytest.raises(ConfigError, match='cizsl.divergence'):
+        gan.check_config(config)
+    config = _tiny('wgan')
+    with pytest.raises(ConfigError, match='model.variant'):
+        gan.check_config(config)

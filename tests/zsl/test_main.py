@@ -1,0 +1,64 @@
+"""`main.py` end to end on the real CUB-wiki split, label and TF-IDF files with generated features."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import scipy.io
+
+from tests.conftest import run_python
+from zsl_jax.wiki_data import SPLITS
+
+TINY = ['--config.model.hidden_dim=32', '--config.model.text_reduction_dim=16', '--config.model.noise_dim=8',
+        '--config.training.batch_size=64', '--config.training.num_steps=20',
+        '--config.training.log_every=10', '--config.training.checkpoint_every=10', '--config.eval.every=10',
+        '--config.eval.start=10', '--config.eval.seeds=(0,)', '--config.eval.samples_per_class=5',
+        '--config.eval.knn=3', '--config.runtime.progress_bar=False',
+        '--config.benchmark.text_path=CUB_Porter_7551D_TFIDF_new_HUMAN.mat']
+
+
+def _write_features(data_root, folder, dim=16):
+    import pickle
+
+    cub = os.path.join(data_root, 'zsl/cub_nab_wiki/CUB2011')
+    rng = np.random.default_rng(0)
+    split = SPLITS[('CUB', 'easy')]
+    for labels_name, features_name in ((split.labels_train, split.features_train),
+                                       (split.labels_test, split.features_test)):
+        with open(os.path.join(cub, labels_name), 'rb') as f:
+            labels = np.asarray(pickle.load(f, encoding='latin1'))
+        means = rng.uniform(0, 1, (200, dim))
+        scipy.io.savemat(os.path.join(folder, features_name),
+                         {'pfc_feat': (means[labels] + 0.1 * rng.normal(size=(len(labels), dim))).astype(np.float32)})
+
+
+@pytest.mark.slow
+def test_cizsl_train_on_two_devices_writes_results(data_root, tmp_path):
+    features = tmp_path / 'features'
+    features.mkdir()
+    _write_features(data_root, str(features))
+    workdir = tmp_path / 'run'
+    proc = run_python(['main.py', '--config=configs/zsl/cizsl_cub.py:easy', f'--workdir={workdir}', '--mode=train',
+                       f'--config.benchmark.features_dir={features}', *TINY], devices=2,
+                      env={'JAXGEN_DATA_ROOT': str(data_root)})
+    assert 'seen-unseen AUC' in proc.stdout
+    with open(workdir / 'results.json') as f:
+        results = json.load(f)
+    assert results['protocol'] == 'validation'
+    assert results['seeds'][0]['selected_step'] in (10, 20)
+    assert results['seeds'][0]['creativity_weight'] == pytest.approx(1e-4)  # run.sh's CUB-easy weight
+    assert 0.0 <= results['summary']['zsl_top1']['mean'] <= 100.0
+    assert results['parameters']['generator'] == (1272 * 16 + 16) + (24 * 32 + 32) + (32 * 16 + 16)
+    assert os.path.getsize(workdir / 'results_seen_unseen.png') > 0
+    with open(workdir / 'seed_0' / 'validation' / 'metrics.jsonl') as f:
+        logged = [json.loads(line) for line in f]
+    assert any('val/zsl_top1' in r for r in logged) and all('loss' in r for r in logged)
+
+
+def test_missing_features_fail_with_one_line(data_root, tmp_path):
+    proc = run_python(['main.py', '--config=configs/zsl/gazsl_cub.py', f'--workdir={tmp_path}', '--mode=train',
+                       f'--config.benchmark.features_dir={tmp_path}', *TINY], env={'JAXGEN_DATA_ROOT': str(data_root)},
+                      check=False)
+    assert proc.returncode == 2
+    assert 'pfc_feat_train.mat does not exist' in proc.stderr and 'ZSL_GAN' in proc.stderr

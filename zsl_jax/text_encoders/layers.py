@@ -1,0 +1,113 @@
+"""Transformer pieces shared by the CLIP and BERT text encoders, and reading Hugging Face checkpoints."""
+
+import glob
+import json
+import os
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gen_runtime.errors import CheckpointError
+
+# Additive attention bias of masked positions (finite, so fully masked rows cannot make NaNs).
+MASKED = float(np.finfo(np.float32).min)
+
+ACTIVATIONS = {
+    'quick_gelu': lambda x: x * jax.nn.sigmoid(1.702 * x),
+    'gelu': lambda x: jax.nn.gelu(x, approximate=False),
+    'gelu_new': lambda x: jax.nn.gelu(x, approximate=True),
+    'relu': jax.nn.relu,
+}
+
+
+def layer_norm(eps: float, name: str) -> nn.LayerNorm:
+    """LayerNorm with the two-pass variance torch uses."""
+    return nn.LayerNorm(epsilon=eps, use_fast_variance=False, name=name)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head scaled dot-product self-attention with an additive bias (B, 1|H, L, L)."""
+
+    num_heads: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, bias: jax.Array) -> jax.Array:
+        batch, length, width = x.shape
+        head = width // self.num_heads
+
+        def heads(name: str) -> jax.Array:
+            return nn.Dense(width, name=name)(x).reshape(batch, length, self.num_heads, head)
+
+        q, k, v = heads('query'), heads('key'), heads('value')
+        logits = jnp.einsum('bqhd,bkhd->bhqk', q, k) * head**-0.5 + bias
+        weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+        out = jnp.einsum('bhqk,bkhd->bqhd', weights, v).reshape(batch, length, width)
+        return nn.Dense(width, name='out')(out)
+
+
+def padding_bias(attention_mask: jax.Array) -> jax.Array:
+    """(B, L) 1/0 mask of real tokens -> (B, 1, 1, L) bias that hides padded keys."""
+    return jnp.where(attention_mask[:, None, None, :] > 0, 0.0, MASKED)
+
+
+def read_config(folder: str) -> dict:
+    path = os.path.join(folder, 'config.json')
+    if not os.path.isfile(path):
+        raise CheckpointError(f'{path} does not exist; point text.encoder_path at a Hugging Face model folder '
+                              '(config.json, *.safetensors, tokenizer files)')
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_safetensors(folder: str) -> dict[str, np.ndarray]:
+    """All tensors of the folder's *.safetensors files (sharded checkpoints included)."""
+    from safetensors.numpy import load_file
+
+    paths = sorted(glob.glob(os.path.join(folder, '*.safetensors')))
+    if not paths:
+        raise CheckpointError(f'no *.safetensors file in {folder}; save the model with safetensors '
+                              '(save_pretrained does by default)')
+    tensors = {}
+    for path in paths:
+        try:
+            tensors.update(load_file(path))
+        except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
+            raise CheckpointError(f'{path} is not a readable safetensors file ({e})') from e
+    return tensors
+
+
+class TorchWeights:
+    """Hugging Face tensors by name, converted to flax layouts; names missing raise CheckpointError."""
+
+    def __init__(self, tensors: dict[str, np.ndarray], prefix: str, source: str) -> None:
+        self.tensors, self.prefix, self.source = tensors, prefix, source
+
+    def get(self, name: str) -> np.ndarray:
+        key = self.prefix + name
+        if key not in self.tensors:
+            raise CheckpointError(f'{self.source} has no tensor {key!r}; it is not a checkpoint of this model '
+                                  'or its config.json does not match it')
+        return np.asarray(self.tensors[key], np.float32)
+
+    def dense(self, name: str, bias: bool = True) -> dict:
+        """torch Linear (out, in) -> flax Dense {'kernel': (in, out), 'bias'}."""
+        out = {'kernel': self.get(f'{name}.weight').T}
+        if bias:
+            out['bias'] = self.get(f'{name}.bias')
+        return out
+
+    def layer_norm(self, name: str) -> dict:
+        return {'scale': self.get(f'{name}.weight'), 'bias': self.get(f'{name}.bias')}
+
+    def embedding(self, name: str) -> dict:
+        return {'embedding': self.get(f'{name}.weight')}
+
+
+def strip_prefix(tensors: dict[str, np.ndarray], probe: str, prefixes: tuple[str, ...]) -> str:
+    """The prefix (one of `prefixes`, possibly '') under which `probe` is found."""
+    for prefix in prefixes:
+        if prefix + probe in tensors:
+            return prefix
+    return ''
