@@ -40,11 +40,16 @@ class TrainTask:
       of scalars and should hold 'loss'. The rng is derived from the seed and the global step.
     host_batches: (first_step, count) -> this host's rows of the global batches of steps
       first_step .. first_step+count-1, stacked on a leading axis (see data.TrainBatches).
+    evaluate: optional (step, state) -> dict of scalars, run on every host after each step that
+      is a multiple of `evaluate_every` (a multiple of training.steps_per_call) and after the last
+      one; its values are logged with that step's training metrics.
     """
 
     init_state: Callable[[jax.Array], PyTree]
     update: Callable[[PyTree, Batch, jax.Array], tuple[PyTree, dict[str, jax.Array]]]
     host_batches: Callable[[int, int], Batch]
+    evaluate: Callable[[int, PyTree], dict[str, float]] | None = None
+    evaluate_every: int = 0
 
 
 def check_training_config(training: ml_collections.ConfigDict) -> None:
@@ -121,6 +126,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
     check_training_config(training)
     parallel.check_batch_size(training.batch_size)
     k, num_steps = training.steps_per_call, training.num_steps
+    if task.evaluate is not None and (task.evaluate_every < 1 or task.evaluate_every % k):
+        raise ConfigError(f'the evaluation interval {task.evaluate_every} must be a positive multiple of '
+                          f'training.steps_per_call={k}')
     mesh = parallel.make_mesh()
     is_chief = jax.process_index() == 0
 
@@ -166,6 +174,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
                 finished = done == num_steps
                 do_log = done % training.log_every == 0 or finished or sigterm.raised
                 do_save = done % training.checkpoint_every == 0 or finished or sigterm.raised
+                do_eval = task.evaluate is not None and (done % task.evaluate_every == 0 or finished)
+                do_log = do_log or do_eval
                 if not (do_log or do_save):
                     continue
                 values = _summarise(pending)
@@ -182,7 +192,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
                     now = time.perf_counter()
                     summary = {name: float(np.mean(v)) for name, v in values.items()}
                     summary['steps_per_sec'] = (done - clock_step) / max(now - clock, 1e-9)
-                    clock, clock_step = now, done
+                    if do_eval:
+                        summary.update(task.evaluate(done, state))
+                    clock, clock_step = time.perf_counter(), done
                     writer.write(done, {**summary, **first_call})
                     first_call = {}
                     if 'loss' in summary:
