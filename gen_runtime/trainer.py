@@ -74,12 +74,22 @@ def init_state(task: TrainTask, seed: int, mesh: jax.sharding.Mesh) -> PyTree:
     return jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))(jax.random.key(seed))
 
 
+def abstract_state(task: TrainTask, seed: int, mesh: jax.sharding.Mesh) -> PyTree:
+    """Shapes, dtypes and (replicated) shardings of the task's initial state, computing nothing.
+
+    A restore target that costs a trace instead of compiling and running the initialiser.
+    """
+    shapes = jax.eval_shape(task.init_state, jax.random.key(seed))
+    rep = parallel.replicated(mesh)
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), shapes)
+
+
 def load_trained_state(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> tuple[int, PyTree]:
     """(step, state) of the newest readable checkpoint in `workdir`, for sampling and evaluation."""
     mesh = parallel.make_mesh()
     ckpt = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), config.training.keep_checkpoints)
     try:
-        restored = ckpt.restore_latest(init_state(task, config.seed, mesh))
+        restored = ckpt.restore_latest(abstract_state(task, config.seed, mesh))
     finally:
         ckpt.close()
     if restored is None:
