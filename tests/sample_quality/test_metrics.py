@@ -38,12 +38,13 @@ def test_fid_is_zero_for_identical_and_finite_for_singular_statistics():
     rng = np.random.default_rng(2)
     mu = rng.normal(size=30)
     singular = random_spd(rng, 30, rank=5)  # fewer samples than dimensions
-    # sqrt amplifies round-off of the zero eigenvalues (1e-17 -> 3e-9): zero to ~1e-7 of the trace.
-    assert abs(metrics.frechet_distance(mu, singular, mu, singular)) < 1e-6 * np.trace(singular)
+    assert abs(metrics.frechet_distance(mu, singular, mu, singular)) < 1e-12 * np.trace(singular)
     other = random_spd(rng, 30, rank=7)
     value = metrics.frechet_distance(mu, singular, mu + 1, other)
     reference = np.sum(np.ones(30)) + np.trace(singular + other - 2 * scipy.linalg.sqrtm(singular @ other).real)
     assert np.isfinite(value) and value == pytest.approx(reference, rel=1e-6)
+    zero = np.zeros((30, 30))  # rank 0: the trace term vanishes
+    assert metrics.frechet_distance(mu, zero, mu, other) == pytest.approx(np.trace(other), rel=1e-12)
 
 
 def test_streamed_moments_equal_numpy_and_recover_gaussian_fid():
