@@ -55,7 +55,7 @@ def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
         raise ConfigError('sde_jax needs data.image_size, the side of the (square) images the model sees')
     if config.data.num_channels not in (1, 3):
         raise ConfigError(f'data.num_channels={config.data.num_channels} must be 1 or 3')
-    return Experiment(config=config, sde=get_sde(config.sde), model=get_model(config.model),
+    return Experiment(config=config, sde=get_sde(config.sde), model=get_model(config),
                       continuous=config.loss.type == 'dsm',
                       image_shape=(size, size, config.data.num_channels), centered=config.data.centered)
 

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from gen_runtime import parallel
 from gen_runtime.errors import ConfigError
+from sde_jax import controllable
 from sde_jax.experiment import Experiment
 from sde_jax.ode import NfeCounter, ode_sample
 from sde_jax.sampling import get_corrector, get_predictor, pc_sample
@@ -97,3 +98,44 @@ def sampling_summary(sampling: ml_collections.ConfigDict, stats: dict) -> dict:
         summary['score_evaluations_per_batch'] = evals
         summary['mean_score_evaluations'] = float(np.mean(evals))
     return summary
+
+
+class ConstrainedSampler:
+    """Jitted inpainting or colourisation of a batch with the PC sampler (sde_jax.controllable)."""
+
+    def __init__(self, exp: Experiment, kind: str) -> None:
+        sampling = exp.config.sampling
+        if kind not in ('inpaint', 'colorize'):
+            raise ConfigError(f"unknown controllable task {kind!r}; 'inpaint' or 'colorize'")
+        if kind == 'colorize' and exp.image_shape[-1] != 3:
+            raise ConfigError('colourisation needs colour images: data.num_channels=3')
+        self.exp, self.kind = exp, kind
+        self._predictor = get_predictor(sampling.predictor)
+        self._corrector = get_corrector(sampling.corrector, sampling.snr, sampling.n_steps_each)
+        self.mask = controllable.inpainting_mask(sampling.inpaint_mask, exp.image_shape) if kind == 'inpaint' else None
+        mesh = parallel.make_mesh()
+        sharded = parallel.batch_sharded(mesh)
+        self._fn = jax.jit(self._run, in_shardings=(parallel.replicated(mesh), sharded, parallel.replicated(mesh)),
+                           out_shardings=sharded)
+
+    def _run(self, params: PyTree, images: jax.Array, rng: jax.Array) -> jax.Array:
+        exp, sampling = self.exp, self.exp.config.sampling
+        data = exp.to_model_space(images)
+        if self.kind == 'inpaint':
+            constraint = controllable.inpainting_constraint(exp.sde, data, self.mask)
+        else:
+            constraint = controllable.colourisation_constraint(exp.sde, data.mean(axis=-1, keepdims=True))
+        x = controllable.constrained_pc_sample(exp.sde, exp.score_fn(params), constraint, data.shape, rng,
+                                               predictor=self._predictor, corrector=self._corrector,
+                                               num_steps=num_sampling_steps(exp), eps=sampling.eps,
+                                               denoise_last=sampling.noise_removal)
+        return exp.to_image_space(x)
+
+    def observation(self, images: np.ndarray) -> np.ndarray:
+        """What the sampler sees, for display: masked pixels grey, or the grey-level image."""
+        if self.kind == 'inpaint':
+            return images * self.mask + 0.5 * (1.0 - self.mask)
+        return np.repeat(images.mean(axis=-1, keepdims=True), 3, axis=-1)
+
+    def __call__(self, params: PyTree, images: jax.Array, rng: jax.Array) -> jax.Array:
+        return self._fn(params, images, rng)

@@ -73,7 +73,7 @@ def ode_log_likelihood(sde: SDE, score_fn: ScoreFn, x: jax.Array, rng: jax.Array
 
     `prior_logp` defaults to the SDE's prior; `counter` counts the ODE's drift evaluations.
     """
-    drift = probability_flow_drift(sde, score_fn)
+    drift = probability_flow_drift(sde, score_fn, eps)
     if estimator == 'exact':
         divergence = exact_divergence
     else:

@@ -6,7 +6,9 @@ Every mode reads `<workdir>` and writes its results there (process 0 writes file
   sample      samples from the newest checkpoint: samples.png, samples.npz, sampling.json;
   likelihood  bits/dim of the whole `likelihood.split` through the probability-flow ODE:
               likelihood/batches.jsonl (streamed per batch) and likelihood/summary.json;
-  eval        `eval.num_samples` samples scored by gen_runtime.sample_quality.evaluate_samples.
+  eval        `eval.num_samples` samples scored by gen_runtime.sample_quality.evaluate_samples;
+  inpaint     fills the unobserved pixels (sampling.inpaint_mask) of test images: inpaint.png/.npz;
+  colorize    colours grey-level test images: colorize.png/.npz.
 """
 
 import json
@@ -19,10 +21,11 @@ import jax
 import ml_collections
 import numpy as np
 
-from gen_runtime import trainer
+from gen_runtime import parallel, trainer
+from gen_runtime.data import eval_batches, image_preprocessor
 from gen_runtime.images import save_image_grid
-from sde_jax.experiment import Experiment, init_only_task, make_experiment, train_task
-from sde_jax.generation import sample_batches, sampling_summary
+from sde_jax.experiment import Experiment, init_only_task, load_images, make_experiment, train_task
+from sde_jax.generation import ConstrainedSampler, sample_batches, sampling_summary
 from sde_jax.likelihood_eval import LIKELIHOOD_DIR, evaluate_bpd
 
 log = logging.getLogger(__name__)
@@ -121,9 +124,45 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
         print(f'step {step}: ' + ', '.join(f'{k}={v:.4g}' for k, v in sorted(results.items())))
 
 
+def _controllable(config: ml_collections.ConfigDict, workdir: str, kind: str) -> None:
+    """Inpaints or colourises the first `sampling.num_samples` images of data.eval_split."""
+    exp = make_experiment(config)
+    step, state = trainer.load_trained_state(config, workdir, init_only_task(exp))
+    dataset = load_images(config, config.data.eval_split, exp.image_shape)
+    sampler = ConstrainedSampler(exp, kind)
+    preprocess = image_preprocessor(config.data, dataset.levels)
+    batch_size, count = config.sampling.batch_size, min(config.sampling.num_samples, len(dataset))
+    rng = jax.random.key(config.sampling.seed)
+    originals, results = [], []
+    for index, batch in enumerate(eval_batches(dataset, batch_size, preprocess)):
+        if index * batch_size >= count:
+            break
+        mesh_batch = parallel.host_local_to_global(batch['image'], parallel.make_mesh())
+        results.append(parallel.to_host(sampler(state.ema_params, mesh_batch, jax.random.fold_in(rng, index))))
+        originals.append(parallel.to_host(mesh_batch))
+    originals, results = np.concatenate(originals)[:count], np.concatenate(results)[:count]
+    if _is_chief():
+        rows = np.concatenate([originals, sampler.observation(originals), results])
+        grid = save_image_grid(rows, os.path.join(workdir, f'{kind}.png'), ncols=count)
+        np.savez_compressed(os.path.join(workdir, f'{kind}.npz'), originals=originals, results=results)
+        print(f'step {step}: {grid} (rows: originals, observations, results)')
+
+
+def inpaint(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Inpainting of test images (mask: sampling.inpaint_mask) with the PC sampler: inpaint.png/.npz."""
+    _controllable(config, workdir, 'inpaint')
+
+
+def colorize(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Colourisation of grey-level test images with the PC sampler: colorize.png/.npz."""
+    _controllable(config, workdir, 'colorize')
+
+
 MODES: dict[str, Callable[[ml_collections.ConfigDict, str], None]] = {
     'train': train,
     'sample': sample,
     'likelihood': likelihood,
     'eval': evaluate,
+    'inpaint': inpaint,
+    'colorize': colorize,
 }

@@ -40,12 +40,17 @@ class NfeCounter:
         return count
 
 
-def probability_flow_drift(sde: SDE, score_fn: ScoreFn) -> Drift:
-    """(x, t) -> f(x, t) - g(t)^2 s(x, t) / 2 with t a scalar."""
+def probability_flow_drift(sde: SDE, score_fn: ScoreFn, t_min: float) -> Drift:
+    """(x, t) -> f(x, t) - g(t)^2 s(x, t) / 2 with t a scalar, clamped to [t_min, T].
+
+    odeint's last step overshoots the final time and is interpolated back; without the clamp its
+    stages would evaluate the SDE beyond its time range (for VP-type SDEs at t < 0 the std is NaN,
+    which silently stops the solver short of the final time).
+    """
     reverse = sde.reverse(score_fn, probability_flow=True)
 
     def drift(x: jax.Array, t: jax.Array) -> jax.Array:
-        return reverse.sde(x, jnp.full(x.shape[:1], t))[0]
+        return reverse.sde(x, jnp.full(x.shape[:1], jnp.clip(t, t_min, sde.T)))[0]
 
     return drift
 
@@ -54,7 +59,7 @@ def ode_sample(sde: SDE, score_fn: ScoreFn, shape: tuple[int, ...], rng: jax.Arr
                atol: float = 1e-5, eps: float = 1e-3, denoise_last: bool = True,
                counter: NfeCounter | None = None) -> jax.Array:
     """Samples by integrating the probability-flow ODE from a prior sample at T back to eps."""
-    drift = probability_flow_drift(sde, score_fn)
+    drift = probability_flow_drift(sde, score_fn, eps)
 
     def backwards(x: jax.Array, s: jax.Array) -> jax.Array:  # s = -t increases from -T to -eps
         return -drift(x, -s)

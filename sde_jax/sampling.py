@@ -3,8 +3,9 @@
 Predictors take one step of the reverse process from t to t - dt: Euler-Maruyama on the reverse SDE
 (eq. 6), reverse diffusion (the reverse of the forward discretisation, eq. 46) and ancestral sampling
 (SMLD/DDPM, eq. 47). Correctors run `n_steps` of Langevin MCMC at fixed t with the step size set by
-a signal-to-noise ratio (Algorithm 4-5: per example, eps = 2 alpha (snr ||z|| / ||s||)^2) or by the
-noise level (annealed Langevin dynamics of NCSN: eps = 2 alpha (snr std(t))^2).
+a signal-to-noise ratio (Algorithms 4-5: eps = 2 alpha (snr ||z|| / ||s||)^2 with both norms averaged
+over the batch, as in the original; per-example norms would make the step explode near a mode in low
+dimensions) or by the noise level (annealed Langevin dynamics of NCSN: eps = 2 alpha (snr std(t))^2).
 
 The time grid runs from T down to eps in `num_steps` equal steps; the final denoising step is
 Tweedie's formula E[x_0 | x_eps] = (x + std^2 s(x, eps)) / mean_coef(eps).
@@ -76,7 +77,7 @@ def langevin_corrector(snr: float, n_steps: int, annealed: bool) -> Step:
             if annealed:
                 step = 2.0 * alpha * (snr * sde.marginal_coefs(t)[1]) ** 2
             else:
-                step = 2.0 * alpha * (snr * _norm(z) / _norm(grad)) ** 2
+                step = 2.0 * alpha * (snr * jnp.mean(_norm(z)) / jnp.mean(_norm(grad))) ** 2
             x_mean = x + batch_broadcast(step, x) * grad
             return x_mean + batch_broadcast(jnp.sqrt(2.0 * step), x) * z, x_mean
 

@@ -97,6 +97,8 @@ def get_config() -> ml_collections.ConfigDict:
     sampling.batch_size = 64
     # Seed of the sampling noise (independent of the training seed).
     sampling.seed = 0
+    # Pixels observed by --mode inpaint: 'left_half', 'right_half', 'top_half', 'bottom_half', 'center'.
+    sampling.inpaint_mask = 'right_half'
 
     config.likelihood = likelihood = ml_collections.ConfigDict()
     # Divergence of the probability-flow drift: 'rademacher' or 'gaussian' (Hutchinson-Skilling
