@@ -6,7 +6,6 @@ as JSON, which images they are (data section of the config, split, levels, subse
 preprocessed, with the fingerprint of the Inception weights. `reference_stats.py` writes them.
 """
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import ml_collections
 import numpy as np
 
 from gen_runtime.errors import DataError
+from gen_runtime.sample_quality.npz_file import read_npz, write_npz
 from gen_runtime.sample_quality.weights import cache_dir
 
 COMMAND = 'python -m gen_runtime.sample_quality.reference_stats'
@@ -31,26 +31,20 @@ class ReferenceStats:
     meta: dict  # data set, split, preprocessing, Inception fingerprint, command, date
 
     def save(self, path: str) -> str:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = path + '.tmp.npz'
-        np.savez(tmp, mean=self.mean, covariance=self.covariance, features=self.features,
-                 num_images=np.asarray(self.num_images), meta=np.asarray(json.dumps(self.meta)))
-        os.replace(tmp, path)
-        return path
+        arrays = {'mean': self.mean, 'covariance': self.covariance, 'features': self.features,
+                  'num_images': np.asarray(self.num_images)}
+        return write_npz(path, arrays, self.meta)
 
     @classmethod
     def load(cls, path: str) -> 'ReferenceStats':
-        if not os.path.isfile(path):
-            raise DataError(f'reference statistics {path} do not exist; compute them with `{COMMAND} --config '
-                            f'<your config> --out {path}` (or --dataset mnist|cifar10|celebahq), or set '
-                            'eval.reference_stats')
+        remedy = (f'compute them with `{COMMAND} --config <your config> --out {path}` (or --dataset '
+                  'mnist|cifar10|celebahq), or set eval.reference_stats')
+        arrays, meta = read_npz(path, 'reference statistics', remedy, DataError)
         try:
-            with np.load(path) as f:
-                return cls(mean=f['mean'], covariance=f['covariance'], features=f['features'],
-                           num_images=int(f['num_images']), meta=json.loads(str(f['meta'])))
-        except (OSError, ValueError, KeyError) as e:
-            raise DataError(f'{path} is not a readable reference statistics file ({e}); recompute it with '
-                            f'`{COMMAND}`') from e
+            return cls(mean=arrays['mean'], covariance=arrays['covariance'], features=arrays['features'],
+                       num_images=int(arrays['num_images']), meta=meta)
+        except KeyError as e:
+            raise DataError(f'{path} lacks {e} of reference statistics; {remedy}') from e
 
 
 def data_description(config: ml_collections.ConfigDict, split: str) -> dict:

