@@ -107,3 +107,24 @@ def reconstructions(config: ml_collections.ConfigDict, model: VQModel, params: P
     metrics = _masked_means(parts, masks)
     metrics.update({k: float(v) for k, v in usage_from_counts(jnp.asarray(counts)).items()})
     return metrics, np.concatenate(originals)[:keep], np.concatenate(recs)[:keep]
+
+
+def nearest_neighbours(queries: np.ndarray, references: np.ndarray, exclude_self: bool = False,
+                       chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest reference (mean squared error) for each query image in [0, 1], and the PSNR to it.
+
+    With `exclude_self` (queries are the references) an image's own entry is skipped: the leave-one-out
+    distance that says how far apart the data set's images are.
+    """
+    ref = references.reshape(len(references), -1).astype(np.float64)
+    ref_sq = np.sum(ref**2, axis=1)
+    index, mse = [], []
+    for start in range(0, len(queries), chunk):
+        q = queries[start:start + chunk].reshape(-1, ref.shape[1]).astype(np.float64)
+        d = (np.sum(q**2, axis=1)[:, None] + ref_sq[None] - 2 * q @ ref.T) / ref.shape[1]
+        if exclude_self:
+            d[np.arange(len(q)), np.arange(start, start + len(q))] = np.inf
+        index.append(np.argmin(d, axis=1))
+        mse.append(np.maximum(np.min(d, axis=1), 1e-10))
+    mse = np.concatenate(mse)
+    return np.concatenate(index), -10.0 * np.log10(mse)

@@ -8,8 +8,10 @@
 - sample: draw sampling.num_samples images; writes a PNG grid and an npz under <workdir>/samples/.
 - eval: draw eval.num_samples images and score them with gen_runtime.sample_quality (FID, KID, ...).
 - likelihood: the variational bound in bits/dim on the eval split (pixel-space models).
+- memorization: PSNR of the newest samples to their nearest training images (the overfitting check).
 """
 
+import glob
 import json
 import logging
 import os
@@ -36,13 +38,15 @@ from ldm_jax.data import (
 )
 from ldm_jax.diffusion_task import DataSpace, classifier_task, diffusion_task
 from ldm_jax.evaluation import likelihood as likelihood_of_split
-from ldm_jax.evaluation import reconstructions
+from ldm_jax.evaluation import nearest_neighbours, reconstructions
 from ldm_jax.generate import Sampler
 from ldm_jax.models import autoencoder_from_config, unet_from_config
 from ldm_jax.pretrained import data_space, load_first_stage
 
 log = logging.getLogger(__name__)
 TASKS = ('diffusion', 'classifier')
+# `sample` and `eval` draw the same sequence of samples (eval scores the first eval.num_samples of it).
+SAMPLE_SEED_OFFSET = 1
 
 
 def _write_json(path: str, values: dict) -> None:
@@ -112,7 +116,7 @@ def reconstruct(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 def sample(config: ml_collections.ConfigDict, workdir: str) -> None:
     sampler = Sampler(config, workdir)
-    parts = list(sampler.batches(config.sampling.num_samples, config.seed + 1))
+    parts = list(sampler.batches(config.sampling.num_samples, config.seed + SAMPLE_SEED_OFFSET))
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     out = os.path.join(workdir, 'samples', f'step_{sampler.step}')
@@ -128,7 +132,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
     from gen_runtime.sample_quality import evaluate_samples
 
     sampler = Sampler(config, workdir)
-    batches = (images for images, _ in sampler.batches(config.eval.num_samples, config.seed + 2))
+    batches = (images for images, _ in sampler.batches(config.eval.num_samples, config.seed + SAMPLE_SEED_OFFSET))
     results = evaluate_samples(config, workdir, batches)
     print(json.dumps({'step': sampler.step, **results}))
 
@@ -140,8 +144,34 @@ def likelihood(config: ml_collections.ConfigDict, workdir: str) -> None:
     step, state = trainer.load_trained_state(config, workdir, diffusion_task(config, None, space))
     params = state.ema_params if config.sampling.use_ema else state.params
     dataset = first_examples(load_dataset(config, config.data.eval_split), config.likelihood.max_examples)
-    results = likelihood_of_split(config, unet_from_config(config, space.shape[-1]), params, dataset, config.seed + 3)
+    results = likelihood_of_split(config, unet_from_config(config, space.shape[-1]), params, dataset,
+                                  config.seed + 2)
     _write_json(os.path.join(workdir, 'likelihood.json'), {'step': step, **results})
+
+
+def memorization(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """How close the newest samples are to training images: PSNR to the nearest one, against the PSNR
+    between training images (leave-one-out). A model that reproduces its training set scores far above it."""
+    runs = sorted(glob.glob(os.path.join(workdir, 'samples', 'step_*', 'samples.npz')),
+                  key=lambda p: int(p.split('step_')[-1].split(os.sep)[0]))
+    if not runs:
+        raise DataError(f'no samples in {workdir}/samples; run --mode sample first')
+    with np.load(runs[-1]) as f:
+        samples = f['images'].astype(np.float32) / 255.0
+    dataset = load_dataset(config, config.data.train_split)
+    preprocess = unit_preprocessor(config, dataset, random_flip=False, dequantize=False)
+    train = preprocess(dataset.gather(np.arange(len(dataset))), np.random.default_rng(0))['image']
+    nearest, psnr = nearest_neighbours(samples, train)
+    _, train_psnr = nearest_neighbours(train, train, exclude_self=True)
+    out = os.path.dirname(runs[-1])
+    pairs = np.stack([samples, train[nearest]], axis=1).reshape(-1, *samples.shape[1:])
+    save_image_grid(pairs[:64], os.path.join(out, 'samples_and_nearest_training_images.png'), ncols=8)
+    _write_json(os.path.join(out, 'memorization.json'), {
+        'samples': len(samples), 'training_images': len(train),
+        'sample_to_nearest_training_psnr_mean': float(np.mean(psnr)),
+        'sample_to_nearest_training_psnr_median': float(np.median(psnr)),
+        'training_to_nearest_other_training_psnr_mean': float(np.mean(train_psnr)),
+        'distinct_training_images_matched': int(len(np.unique(nearest)))})
 
 
 def preprocess(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -158,4 +188,5 @@ MODES: dict[str, Callable[[ml_collections.ConfigDict, str], None]] = {
     'sample': sample,
     'eval': evaluate,
     'likelihood': likelihood,
+    'memorization': memorization,
 }

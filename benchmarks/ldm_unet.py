@@ -1,0 +1,135 @@
+"""The ~5M-parameter latent-diffusion UNet (configs/ldm/celebahq_ldm_small.py) on 3x64x64 latents, ours vs
+diffusers' PyTorch UNet2DModel of the same architecture and the same weights: one training step (forward,
+L_simple, backward, Adam, parameter EMA) and 50-step DDIM sampling, same batch.
+
+python benchmarks/ldm_unet.py [--batch 8] [--sample-batch 4] [--repeats 3]
+"""
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, UNet2DModel
+
+from benchmarks.harness import compare, record
+from configs.ldm import celebahq_ldm_small
+from ldm_jax import convert
+from ldm_jax.diffusion import split_prediction
+from ldm_jax.diffusion_task import DataSpace, diffusion_task
+from ldm_jax.models import unet_from_config
+from ldm_jax.samplers import ddim_sample, ddim_timesteps
+from ldm_jax.schedule import schedule_from_config
+
+SHAPE = (64, 64, 3)
+DDIM_STEPS = 50
+
+
+def torch_unet(config) -> UNet2DModel:
+    """diffusers' UNet2DModel with the small config's architecture (attention at downsampling factors 4 and 8)."""
+    m = config.model
+    widths = tuple(m.model_channels * k for k in m.channel_mult)
+    attention = [2**level in m.attention_resolutions for level in range(len(widths))]
+    down = tuple('AttnDownBlock2D' if a else 'DownBlock2D' for a in attention)
+    up = tuple('AttnUpBlock2D' if a else 'UpBlock2D' for a in reversed(attention))
+    return UNet2DModel(sample_size=SHAPE[0], in_channels=3, out_channels=3, block_out_channels=widths,
+                       layers_per_block=m.num_res_blocks, down_block_types=down, up_block_types=up,
+                       attention_head_dim=m.num_head_channels, norm_eps=m.norm_eps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--sample-batch', type=int, default=4)
+    parser.add_argument('--repeats', type=int, default=3)
+    args = parser.parse_args()
+    config = celebahq_ldm_small.get_config()
+    config.training.batch_size = args.batch
+    config.optim.learning_rate = 1e-4
+    config.optim.optimizer = 'adam'
+    config.optim.grad_clip = 0.0
+    config.optim.ema_warmup = False
+
+    torch.manual_seed(0)
+    baseline = torch_unet(config)
+    ours = unet_from_config(config, 3)
+    shapes = convert.param_shapes(ours, jnp.zeros((1, *SHAPE)), jnp.zeros((1,), jnp.int32))
+    params = convert.unet_from_diffusers({k: v.numpy() for k, v in baseline.state_dict().items()}, shapes)
+    count = sum(p.numel() for p in baseline.parameters())
+    assert count == sum(x.size for x in jax.tree.leaves(params)) == 5_072_643
+
+    # a training step: ours is the library's own update (L_simple, Adam, EMA) under jit
+    task = diffusion_task(config, None, DataSpace(SHAPE, latent=True))
+    state = task.init_state(jax.random.key(0)).replace(params=params, ema_params=params)
+    rng = np.random.default_rng(0)
+    latents = rng.standard_normal((args.batch, *SHAPE)).astype(np.float32)
+    batch = {'latent': jnp.asarray(latents)}
+    update = jax.jit(task.update)
+    holder = {'state': state, 'step': 0}
+
+    def our_train_step():
+        holder['state'], metrics = update(holder['state'], batch, jax.random.key(holder['step']))
+        holder['step'] += 1
+        return metrics['loss']
+
+    schedule = schedule_from_config(config.diffusion)
+    abar = torch.from_numpy(np.asarray(schedule.alphas_cumprod))
+    optimizer = torch.optim.Adam(baseline.parameters(), lr=1e-4)
+    ema = [p.detach().clone() for p in baseline.parameters()]
+    x0 = torch.from_numpy(latents).permute(0, 3, 1, 2).contiguous()
+    baseline.train()
+
+    def torch_train_step():
+        t = torch.randint(0, 1000, (args.batch,))
+        noise = torch.randn_like(x0)
+        a = abar[t].view(-1, 1, 1, 1)
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        loss = torch.mean((baseline(x_t, t).sample - noise) ** 2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():  # the EMA our TrainState keeps
+            torch._foreach_mul_(ema, config.optim.ema_rate)
+            torch._foreach_add_(ema, [p.detach() for p in baseline.parameters()], alpha=1 - config.optim.ema_rate)
+        return loss.item()
+
+    train = compare(f'training step (batch {args.batch})', our_train_step, torch_train_step, repeats=args.repeats,
+                    unit='examples', work_per_call=args.batch,
+                    details={'parameters': count, 'batch': args.batch, 'latent_shape': SHAPE})
+
+    # 50-step DDIM sampling (eta = 0), uniform spacing, as latent diffusion samples
+    steps = ddim_timesteps('uniform', DDIM_STEPS, 1000)
+
+    @jax.jit
+    def our_sampler(params, rng):
+        def denoise(x, t):
+            return split_prediction('eps', schedule, x, t, ours.apply({'params': params}, x, t))
+
+        x_T = jax.random.normal(rng, (args.sample_batch, *SHAPE))
+        return ddim_sample(denoise, schedule, x_T, rng, steps, eta=0.0)
+
+    scheduler = DDIMScheduler(num_train_timesteps=1000, beta_start=0.0015, beta_end=0.0195,
+                              beta_schedule='scaled_linear', clip_sample=False, set_alpha_to_one=False,
+                              steps_offset=1)
+    baseline.eval()
+
+    @torch.no_grad()
+    def torch_sampler():
+        scheduler.set_timesteps(DDIM_STEPS)
+        x = torch.randn(args.sample_batch, 3, *SHAPE[:2])
+        for t in scheduler.timesteps:
+            x = scheduler.step(baseline(x, t).sample, t, x).prev_sample
+        return x
+
+    sample = compare(f'DDIM {DDIM_STEPS} steps (batch {args.sample_batch})',
+                     lambda: our_sampler(params, jax.random.key(1)), torch_sampler, repeats=args.repeats,
+                     unit='images', work_per_call=args.sample_batch,
+                     details={'parameters': count, 'batch': args.sample_batch, 'ddim_steps': DDIM_STEPS})
+    command = (f'python benchmarks/ldm_unet.py --batch {args.batch} --sample-batch {args.sample_batch} '
+               f'--repeats {args.repeats}')
+    record('ldm_unet', [train, sample], command)
+
+
+if __name__ == '__main__':
+    main()
