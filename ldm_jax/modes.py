@@ -9,6 +9,8 @@
 - eval: draw eval.num_samples images and score them with gen_runtime.sample_quality (FID, KID, ...).
 - likelihood: the variational bound in bits/dim on the eval split (pixel-space models).
 - memorization: PSNR of the newest samples to their nearest training images (the overfitting check).
+- import_weights / import_autoencoder: PyTorch weights (latent-diffusion or diffusers layout, as .npz or
+  .safetensors) as step 0 of the workdir (see ldm_jax/weights.py).
 """
 
 import glob
@@ -42,6 +44,7 @@ from ldm_jax.evaluation import nearest_neighbours, reconstructions
 from ldm_jax.generate import Sampler
 from ldm_jax.models import autoencoder_from_config, unet_from_config
 from ldm_jax.pretrained import data_space, load_first_stage
+from ldm_jax.weights import import_autoencoder, import_unet
 
 log = logging.getLogger(__name__)
 TASKS = ('diffusion', 'classifier')
@@ -189,4 +192,6 @@ MODES: dict[str, Callable[[ml_collections.ConfigDict, str], None]] = {
     'eval': evaluate,
     'likelihood': likelihood,
     'memorization': memorization,
+    'import_weights': import_unet,
+    'import_autoencoder': import_autoencoder,
 }

@@ -165,6 +165,14 @@ def get_config() -> ml_collections.ConfigDict:
     # Evaluate at most this many examples of the eval split (0: all).
     likelihood.max_examples = 0
 
+    # --mode import_weights / import_autoencoder: PyTorch weights (.npz or .safetensors of a state dict)
+    # that become step 0 of the workdir. layout: 'ldm' (CompVis latent-diffusion keys) or 'diffusers'.
+    config.weights = weights = ml_collections.ConfigDict()
+    weights.path = ''
+    weights.layout = 'ldm'
+    # Key prefix of the first stage in an 'ldm' checkpoint ('' for a stand-alone VQGAN checkpoint).
+    weights.prefix = 'first_stage_model.'
+
     # --mode preprocess: resize a folder of images (e.g. CelebA-HQ 1024x1024) to size x size PNGs.
     config.preprocess = preprocess = ml_collections.ConfigDict()
     # Input folder (relative paths are under the data root) and output folder.

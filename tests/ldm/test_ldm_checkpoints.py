@@ -17,7 +17,13 @@ import torch
 from diffusers import UNet2DModel
 from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
 
+import main
+from configs.ldm import tiny
+from gen_runtime.trainer import load_trained_state
 from ldm_jax import convert
+from ldm_jax.autoencoder_task import autoencoder_task
+from ldm_jax.diffusion_task import DataSpace, diffusion_task
+from ldm_jax.models import unet_from_config
 from ldm_jax.nn.unet import UNet
 from tests.ldm.test_networks import _nchw, _nhwc, _randomise, _state, check_vq_parity, small_torch_vq, small_vq
 
@@ -163,3 +169,39 @@ def test_vq_first_stage_from_latent_diffusion_checkpoint():
         np.testing.assert_array_equal(back[key].numpy(), expected[key], err_msg=key)
     params = convert.vq_from_ldm(ckpt, convert.param_shapes(ours, jnp.zeros((1, 16, 16, 3))))
     check_vq_parity(torch_model, ours, params)
+
+
+def _tiny_import_config(tmp_path, ckpt):
+    config = tiny.get_config('ddpm')
+    np.savez(tmp_path / 'model.npz', **{k: np.asarray(v) for k, v in ckpt.items()})
+    config.weights.path = str(tmp_path / 'model.npz')
+    config.data.image_size, config.data.num_channels = 16, 3
+    return config
+
+
+def test_import_modes_make_step_0_of_a_workdir(tmp_path):
+    model, ema_model = _diffusers_unet(), _randomise(_diffusers_unet(), seed=2)
+    torch_vq = small_torch_vq()
+    ckpt = _latent_diffusion_checkpoint(_to_openaimodel(_state(model)), _to_openaimodel(_state(ema_model)))
+    del ckpt['first_stage_model.encoder.conv_in.weight']
+    ckpt.update(_to_ldm_first_stage(_state(torch_vq)))
+    config = _tiny_import_config(tmp_path, ckpt)
+    config.model.update(num_res_blocks=BLOCKS, num_head_channels=HEAD_CHANNELS, num_classes=3)
+    config.diffusion.label_dropout = 0.0
+    main.run(config, str(tmp_path / 'unet'), 'import_weights')
+    space = DataSpace((16, 16, 3), latent=False)
+    step, state = load_trained_state(config, str(tmp_path / 'unet'), diffusion_task(config, None, space))
+    shapes = convert.param_shapes(unet_from_config(config, 3), jnp.zeros((1, 16, 16, 3)), jnp.zeros((1,), int),
+                                  jnp.zeros((1,), int))
+    heads = lambda c: c // HEAD_CHANNELS  # noqa: E731
+    for got, ema in ((state.params, False), (state.ema_params, True)):
+        want = convert.unet_from_ldm(ckpt, shapes, heads, ema=ema)
+        jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), got, want)
+    assert step == 0 and float(state.extra['scale_factor']) == 1.0
+
+    config.autoencoder.update(ch=32, ch_mult=(1, 2), num_res_blocks=1, num_codes=16)
+    main.run(config, str(tmp_path / 'vq'), 'import_autoencoder')
+    _, ae_state = load_trained_state(config, str(tmp_path / 'vq'), autoencoder_task(config, None, (16, 16, 3)))
+    want = convert.vq_from_ldm(ckpt, convert.param_shapes(small_vq(), jnp.zeros((1, 16, 16, 3))))
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+                 ae_state['generator'].params, want)
