@@ -8,6 +8,8 @@ import dataclasses
 import os
 import re
 
+import numpy as np
+
 from gen_runtime.errors import DataError
 
 SENTENCE_COLUMN = 'sentences'
@@ -22,6 +24,19 @@ class Article:
     @property
     def text(self) -> str:
         return ' '.join(self.sentences)
+
+
+def family_neighbour_rate(features: np.ndarray, names: list[str]) -> float:
+    """A sanity score of class text features: among classes that share their family (the last word of
+    the class name, e.g. 'Warbler') with another class, the share whose most cosine-similar other
+    class is of the same family."""
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    family = np.asarray([name.split('_')[-1].lower() for name in names])
+    nearest = family[np.argmax(similarity, axis=1)]
+    has_mate = np.asarray([np.sum(family == f) > 1 for f in family])
+    return float(np.mean(nearest[has_mate] == family[has_mate]))
 
 
 def read_article(path: str) -> list[str]:

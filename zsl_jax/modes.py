@@ -15,18 +15,24 @@ import ml_collections
 
 from zsl_jax import protocol, report
 from zsl_jax.data import load_problem
+from zsl_jax.synthetic import oracle_accuracy
+
+
+def _write(config: ml_collections.ConfigDict, workdir: str, results: list[protocol.SeedResult], name: str) -> None:
+    problem = load_problem(config, 'final')
+    params = protocol.parameter_counts(config, problem.feature_dim, problem.text_dim, problem.num_seen)
+    extra = {}
+    if config.benchmark.kind == 'synthetic':
+        extra['oracle_zsl_top1'] = oracle_accuracy(config.benchmark.synthetic)
+    report.write_results(config, workdir, results, params, problem.name, name=name, extra=extra)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> None:
-    results = protocol.run_protocol(config, workdir)
-    params = protocol.parameter_counts(config, load_problem(config, 'final'))
-    report.write_results(config, workdir, results, params)
+    _write(config, workdir, protocol.run_protocol(config, workdir), 'results')
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
-    results = protocol.evaluate_trained(config, workdir)
-    params = protocol.parameter_counts(config, load_problem(config, 'final'))
-    report.write_results(config, workdir, results, params, name='eval_results')
+    _write(config, workdir, protocol.evaluate_trained(config, workdir), 'eval_results')
 
 
 def text_features(config: ml_collections.ConfigDict, workdir: str) -> None:

@@ -224,10 +224,12 @@ def evaluate_trained(config: ml_collections.ConfigDict, workdir: str) -> list[Se
     return results
 
 
-def parameter_counts(config: ml_collections.ConfigDict, problem: ZslProblem) -> dict[str, int]:
-    """Parameters of the generator and discriminator on `problem`'s sizes."""
-    generator, discriminator = make_models(config.model, problem.feature_dim, problem.num_seen)
-    g = jax.eval_shape(generator.init, jax.random.key(0), jax.ShapeDtypeStruct((1, config.model.noise_dim), 'float32'),
-                       jax.ShapeDtypeStruct((1, problem.text_dim), 'float32'))
-    d = jax.eval_shape(discriminator.init, jax.random.key(0), jax.ShapeDtypeStruct((1, problem.feature_dim), 'float32'))
+def parameter_counts(config: ml_collections.ConfigDict, feature_dim: int, text_dim: int,
+                     num_seen: int) -> dict[str, int]:
+    """Parameters of the generator and discriminator of `config.model` at these sizes."""
+    generator, discriminator = make_models(config.model, feature_dim, num_seen)
+    shape = jax.ShapeDtypeStruct
+    g = jax.eval_shape(generator.init, jax.random.key(0), shape((1, config.model.noise_dim), 'float32'),
+                       shape((1, text_dim), 'float32'))
+    d = jax.eval_shape(discriminator.init, jax.random.key(0), shape((1, feature_dim), 'float32'))
     return {'generator': count_params(g), 'discriminator': count_params(d)}

@@ -65,14 +65,17 @@ def plot_curves(results: list[SeedResult], title: str, path: str) -> None:
 
 
 def write_results(config: ml_collections.ConfigDict, workdir: str, results: list[SeedResult], params: dict,
-                  name: str = 'results') -> dict:
-    """Writes <name>.json, <name>.md and <name>_seen_unseen.png into `workdir`; returns the JSON payload."""
+                  benchmark: str, name: str = 'results', extra: dict | None = None) -> dict:
+    """Writes <name>.json, <name>.md and <name>_seen_unseen.png into `workdir`; returns the JSON payload.
+
+    `benchmark` names the problem in the title; `extra` entries are added to the JSON and listed under
+    the table.
+    """
     summary = summarize(results)
-    bench = config.benchmark
-    title = f'{config.model.variant.upper()} on {bench.kind}:{bench.dataset} {bench.split}'.strip()
+    title = f'{config.model.variant.upper()} on {benchmark}'
     payload = {
         'title': title, 'protocol': config.eval.protocol, 'protocol_description': PROTOCOLS[config.eval.protocol],
-        'parameters': params, 'summary': summary,
+        'parameters': params, 'summary': summary, **(extra or {}),
         'seeds': [{'seed': r.seed, 'metrics': r.metrics, **r.details} for r in results],
         'curves': [{'seed': r.seed, 'lambda': r.curve.lambdas.tolist(), 'acc_seen': r.curve.acc_seen.tolist(),
                     'acc_unseen': r.curve.acc_unseen.tolist()} for r in results if r.curve is not None],
@@ -81,6 +84,8 @@ def write_results(config: ml_collections.ConfigDict, workdir: str, results: list
     with open(os.path.join(workdir, f'{name}.json'), 'w') as f:
         json.dump(payload, f, indent=2)
     table = markdown(title, config.eval.protocol, results, summary)
+    table += ''.join(f'\n{key}: {value:.2f}\n' if isinstance(value, float) else f'\n{key}: {value}\n'
+                     for key, value in (extra or {}).items())
     with open(os.path.join(workdir, f'{name}.md'), 'w') as f:
         f.write(table)
     plot_curves(results, f'{title}\n{config.eval.protocol}', os.path.join(workdir, f'{name}_seen_unseen.png'))

@@ -20,7 +20,7 @@ import numpy as np
 from gen_runtime.config import resolve_data_path
 from gen_runtime.errors import ConfigError
 from zsl_jax import files
-from zsl_jax.articles import Article, read_articles
+from zsl_jax.articles import Article, family_neighbour_rate, read_articles
 
 TOKEN = re.compile(r'[a-z0-9]+')
 SHIPPED_TERMS = 'CUB_Porter_7551D_TFIDF_term.mat'
@@ -83,6 +83,7 @@ def write_tfidf_report(config: ml_collections.ConfigDict, workdir: str) -> dict:
                         vocabulary=np.asarray(vocabulary))
     overlap = vocabulary_overlap(vocabulary, read_shipped_terms(folder))
     report = {'articles': len(articles), 'porter_mode': config.text.porter_mode,
+              'family_neighbour_rate': family_neighbour_rate(features, [a.name for a in articles]),
               'stop_word_stage': config.text.stop_word_stage, 'min_df': config.text.min_df,
               'features': out, **overlap}
     with open(os.path.join(workdir, 'tfidf_report.json'), 'w') as f:
@@ -93,7 +94,8 @@ def write_tfidf_report(config: ml_collections.ConfigDict, workdir: str) -> dict:
              f"{100 * overlap['share_of_shipped_recovered']:.2f}% | "
              f"{100 * overlap['share_of_ours_in_shipped']:.2f}% |\n"
              f"\nPorter mode {config.text.porter_mode}, stop words removed at the {config.text.stop_word_stage} "
-             f"stage, min_df {config.text.min_df}. Shipped terms we miss: "
+             f"stage, min_df {config.text.min_df}. Nearest class of the same family: "
+             f"{100 * report['family_neighbour_rate']:.1f}%. Shipped terms we miss: "
              f"{', '.join(overlap['shipped_missing_from_ours']) or 'none'}.\n")
     with open(os.path.join(workdir, 'tfidf_report.md'), 'w') as f:
         f.write(table)

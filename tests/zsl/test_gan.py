@@ -37,28 +37,39 @@ def test_hallucinated_text_is_a_normalised_mix_of_two_seen_classes():
     np.testing.assert_allclose(np.linalg.norm(normed, axis=1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize('variant,divergence,orders', [('gazsl', 'sharma_mittal', 0), ('cizsl', 'sharma_mittal', 2)])
-def test_one_iteration_updates_the_players(variant, divergence, orders):
+@pytest.mark.parametrize('variant,divergence,orders', [('gazsl', 'sharma_mittal', 0), ('cizsl', 'sharma_mittal', 2),
+                                                       ('cizsl', 'renyi', 1), ('cizsl', 'bhattacharyya', 0)])
+def test_players_and_batches(variant, divergence, orders):
     config = _tiny(variant, divergence)
     problem = load_problem(config, 'final')
     task = gan.make_task(config, problem)
-    state = task.init_state(jax.random.key(0))
-    assert ('orders' in state) == bool(orders)
+    state = jax.eval_shape(task.init_state, jax.random.key(0))
+    assert set(state) == {'generator', 'discriminator', 'classes'} | ({'orders'} if orders else set())
     if orders:
         assert state['orders'].params.shape == (orders,)
+    assert 'text_reduction' in state['generator'].params
+    assert state['discriminator'].params['classifier']['kernel'].shape == (32, problem.num_seen)
     batch = task.host_batches(0, 1)
-    draws = config.loss.critic_steps + 1 + (variant == 'cizsl')
+    draws = config.loss.critic_steps + 1 + (variant == 'cizsl')  # critic batches, generator's, CIZSL's pairs
     assert batch['feature'].shape == (1, 16 * draws, problem.feature_dim)
     assert len(np.unique(batch['feature'][0], axis=0)) == 16 * draws  # disjoint draws, as FeatDataLayer
-    new, metrics = jax.jit(task.update)(state, jax.tree.map(lambda x: x[0], batch), jax.random.key(1))
+
+
+@pytest.mark.slow
+def test_one_cizsl_iteration_updates_every_player():
+    config = _tiny('cizsl')
+    task = gan.make_task(config, load_problem(config, 'final'))
+    state = task.init_state(jax.random.key(0))
+    batch = jax.tree.map(lambda x: x[0], task.host_batches(0, 1))
+    new, metrics = jax.jit(task.update)(state, batch, jax.random.key(1))
     assert int(new['discriminator'].step) == config.loss.critic_steps and int(new['generator'].step) == 1
     assert all(np.isfinite(float(v)) for v in metrics.values())
-    assert ('creativity' in metrics) == (variant == 'cizsl')
+    assert {'loss', 'd_loss', 'gradient_penalty', 'visual_pivot', 'creativity', 'sm_alpha', 'sm_beta'} <= set(metrics)
+    assert 0.2 < float(metrics['sm_alpha']) < 0.8
     moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), new['generator'].params,
                          state['generator'].params)
     assert all(v > 0 for v in jax.tree.leaves(moved))
-    if orders:
-        assert not np.allclose(new['orders'].params, state['orders'].params)
+    assert not np.allclose(new['orders'].params, state['orders'].params)
     np.testing.assert_array_equal(new['classes']['text'], state['classes']['text'])
 
 
@@ -69,3 +80,16 @@ def test_bad_settings_are_config_errors():
     config = _tiny('wgan')
     with pytest.raises(ConfigError, match='model.variant'):
         gan.check_config(config)
+
+
+def test_parameter_counts_of_the_published_models():
+    from configs.zsl import base
+    from zsl_jax.protocol import parameter_counts
+
+    # GAZSL on CUB-wiki: text 7551 -> 1000, [z 100, text 1000] -> 4096 -> 3584; D 3584 -> 4096 -> (1, 150).
+    counts = parameter_counts(base.get_config(), 3584, 7551, 150)
+    assert counts['generator'] == (7551 * 1000 + 1000) + (1100 * 4096 + 4096) + (4096 * 3584 + 3584)
+    assert counts['discriminator'] == (3584 * 4096 + 4096) + (4096 + 1) + (4096 * 150 + 150)
+    # CIZSL's models.py: 4086 hidden units.
+    counts = parameter_counts(base.use_cizsl(base.get_config()), 3584, 7551, 150)
+    assert counts['generator'] == (7551 * 1000 + 1000) + (1100 * 4086 + 4086) + (4086 * 3584 + 3584)

@@ -34,26 +34,32 @@ def _write_features(data_root, folder, dim=16):
 
 
 @pytest.mark.slow
-def test_cizsl_train_on_two_devices_writes_results(data_root, tmp_path):
+def test_cizsl_best_on_test_on_two_devices_writes_labelled_results(data_root, tmp_path):
+    """The originals' protocol end to end (the honest one runs in test_train.py), data-parallel."""
     features = tmp_path / 'features'
     features.mkdir()
     _write_features(data_root, str(features))
     workdir = tmp_path / 'run'
     proc = run_python(['main.py', '--config=configs/zsl/cizsl_cub.py:easy', f'--workdir={workdir}', '--mode=train',
-                       f'--config.benchmark.features_dir={features}', *TINY], devices=2,
+                       f'--config.benchmark.features_dir={features}', '--config.eval.protocol=best_on_test', *TINY],
+                      devices=2,
                       env={'JAXGEN_DATA_ROOT': str(data_root)})
     assert 'seen-unseen AUC' in proc.stdout
     with open(workdir / 'results.json') as f:
         results = json.load(f)
-    assert results['protocol'] == 'validation'
-    assert results['seeds'][0]['selected_step'] in (10, 20)
-    assert results['seeds'][0]['creativity_weight'] == pytest.approx(1e-4)  # run.sh's CUB-easy weight
+    assert results['protocol'] == 'best_on_test' and 'ORIGINAL PROTOCOL' in results['protocol_description']
+    assert set(results['seeds'][0]['best_step'].values()) <= {10, 20}
+    assert 'ORIGINAL PROTOCOL' in (workdir / 'results.md').read_text()
+    with open(workdir / 'config.json') as f:
+        assert json.load(f)['cizsl']['creativity_weight'] == pytest.approx(1e-4)  # run.sh's CUB-easy weight
     assert 0.0 <= results['summary']['zsl_top1']['mean'] <= 100.0
     assert results['parameters']['generator'] == (1272 * 16 + 16) + (24 * 32 + 32) + (32 * 16 + 16)
     assert os.path.getsize(workdir / 'results_seen_unseen.png') > 0
-    with open(workdir / 'seed_0' / 'validation' / 'metrics.jsonl') as f:
+    with open(workdir / 'seed_0' / 'best_on_test' / 'metrics.jsonl') as f:
         logged = [json.loads(line) for line in f]
-    assert any('val/zsl_top1' in r for r in logged) and all('loss' in r for r in logged)
+    assert [r['step'] for r in logged if 'test/gzsl_auc' in r] == [10, 20] and all('loss' in r for r in logged)
+    best_auc = max(r['test/gzsl_auc'] for r in logged)
+    assert results['summary']['gzsl_auc']['mean'] == pytest.approx(best_auc)
 
 
 def test_missing_features_fail_with_one_line(data_root, tmp_path):

@@ -53,3 +53,14 @@ def test_report_recovers_the_shipped_vocabulary(data_root, tmp_path):
         np.testing.assert_array_equal(f['class_ids'], np.arange(1, 201))
     with open(tmp_path / 'tfidf_report.json') as f:
         assert json.load(f)['common'] == report['common']
+
+
+def test_family_neighbour_rate_by_hand():
+    from zsl_jax.articles import family_neighbour_rate
+
+    features = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.2, 1.0], [0.5, 0.5]])
+    names = ['Black_footed_Albatross', 'Laysan_Albatross', 'Brewer_Sparrow', 'Fox_Sparrow', 'Bobolink']
+    # Bobolink has no family mate and does not count; Albatrosses pair up, Sparrows pair up.
+    assert family_neighbour_rate(features, names) == 1.0
+    names[3] = 'Fox_Albatross'  # now Brewer_Sparrow has no mate; Fox_Albatross's nearest is Brewer_Sparrow
+    assert family_neighbour_rate(features, names) == pytest.approx(2 / 3)

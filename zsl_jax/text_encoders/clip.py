@@ -12,17 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zsl_jax.text_encoders.layers import (
-    ACTIVATIONS,
-    MASKED,
-    SelfAttention,
-    TorchWeights,
-    layer_norm,
-    padding_bias,
-    read_config,
-    read_safetensors,
-    strip_prefix,
-)
+from zsl_jax.text_encoders.layers import ACTIVATIONS, MASKED, SelfAttention, layer_norm, open_checkpoint, padding_bias
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,9 +82,8 @@ class ClipTextEncoder(nn.Module):
 
 def load_clip_text(folder: str) -> tuple[ClipTextEncoder, dict]:
     """The encoder and its Flax params from a Hugging Face CLIP folder."""
-    config = ClipTextConfig.from_hf(read_config(folder))
-    tensors = read_safetensors(folder)
-    w = TorchWeights(tensors, strip_prefix(tensors, 'embeddings.token_embedding.weight', ('text_model.', '')), folder)
+    hf_config, w = open_checkpoint(folder, 'embeddings.token_embedding.weight', ('text_model.', ''))
+    config = ClipTextConfig.from_hf(hf_config)
     params = {'token_embedding': w.embedding('embeddings.token_embedding'),
               'position_embedding': w.embedding('embeddings.position_embedding'),
               'final_norm': w.layer_norm('final_layer_norm')}
@@ -102,9 +91,9 @@ def load_clip_text(folder: str) -> tuple[ClipTextEncoder, dict]:
         p = f'encoder.layers.{i}.'
         params[f'layer_{i}'] = {
             'norm1': w.layer_norm(p + 'layer_norm1'), 'norm2': w.layer_norm(p + 'layer_norm2'),
-            'attention': {'query': w.dense(p + 'self_attn.q_proj'), 'key': w.dense(p + 'self_attn.k_proj'),
-                          'value': w.dense(p + 'self_attn.v_proj'), 'out': w.dense(p + 'self_attn.out_proj')},
+            'attention': w.attention(p + 'self_attn.q_proj', p + 'self_attn.k_proj', p + 'self_attn.v_proj',
+                                     p + 'self_attn.out_proj'),
             'fc1': w.dense(p + 'mlp.fc1'), 'fc2': w.dense(p + 'mlp.fc2')}
-    if config.projection_dim:
-        params['projection'] = TorchWeights(tensors, '', folder).dense('text_projection', bias=False)
+    if config.projection_dim:  # outside text_model. in CLIPModel and CLIPTextModelWithProjection
+        params['projection'] = dataclasses.replace(w, prefix='').dense('text_projection', bias=False)
     return ClipTextEncoder(config), {'params': params}

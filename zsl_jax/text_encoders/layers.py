@@ -1,5 +1,6 @@
 """Transformer pieces shared by the CLIP and BERT text encoders, and reading Hugging Face checkpoints."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -78,11 +79,14 @@ def read_safetensors(folder: str) -> dict[str, np.ndarray]:
     return tensors
 
 
+@dataclasses.dataclass(frozen=True)
 class TorchWeights:
-    """Hugging Face tensors by name, converted to flax layouts; names missing raise CheckpointError."""
+    """Hugging Face tensors by name (under `prefix`), converted to flax layouts; a missing name raises
+    CheckpointError."""
 
-    def __init__(self, tensors: dict[str, np.ndarray], prefix: str, source: str) -> None:
-        self.tensors, self.prefix, self.source = tensors, prefix, source
+    tensors: dict[str, np.ndarray]
+    prefix: str
+    source: str
 
     def get(self, name: str) -> np.ndarray:
         key = self.prefix + name
@@ -104,10 +108,14 @@ class TorchWeights:
     def embedding(self, name: str) -> dict:
         return {'embedding': self.get(f'{name}.weight')}
 
+    def attention(self, query: str, key: str, value: str, out: str) -> dict:
+        """The four projections of a SelfAttention from their torch Linear names."""
+        return {'query': self.dense(query), 'key': self.dense(key), 'value': self.dense(value), 'out': self.dense(out)}
 
-def strip_prefix(tensors: dict[str, np.ndarray], probe: str, prefixes: tuple[str, ...]) -> str:
-    """The prefix (one of `prefixes`, possibly '') under which `probe` is found."""
-    for prefix in prefixes:
-        if prefix + probe in tensors:
-            return prefix
-    return ''
+
+def open_checkpoint(folder: str, probe: str, prefixes: tuple[str, ...]) -> tuple[dict, TorchWeights]:
+    """(config.json, weights) of a Hugging Face folder; names are read under the first of `prefixes`
+    (possibly '') that holds `probe`, so both bare and wrapped models load."""
+    config, tensors = read_config(folder), read_safetensors(folder)
+    prefix = next((p for p in prefixes if p + probe in tensors), '')
+    return config, TorchWeights(tensors, prefix, folder)
