@@ -59,9 +59,10 @@ def constrained_pc_sample(sde: SDE, score_fn: ScoreFn, constraint: Constraint, s
                           rng: jax.Array, *, predictor: Step, corrector: Step, num_steps: int, eps: float,
                           denoise_last: bool) -> jax.Array:
     """PC sampling under `constraint`; the observed part of the result equals the clean observation."""
-    x = pc_sample(sde, score_fn, shape, rng, predictor=predictor, corrector=corrector, num_steps=num_steps, eps=eps,
-                  denoise_last=denoise_last, constraint=constraint)
-    return constraint(x, jnp.zeros(shape[:1]), jax.random.fold_in(rng, -2))
+    sample_rng, final_rng = jax.random.split(rng)
+    x = pc_sample(sde, score_fn, shape, sample_rng, predictor=predictor, corrector=corrector, num_steps=num_steps,
+                  eps=eps, denoise_last=denoise_last, constraint=constraint)
+    return constraint(x, jnp.zeros(shape[:1]), final_rng)
 
 
 def inpainting_mask(name: str, image_shape: tuple[int, int, int]) -> np.ndarray:

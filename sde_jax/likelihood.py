@@ -71,26 +71,35 @@ def ode_log_likelihood(sde: SDE, score_fn: ScoreFn, x: jax.Array, rng: jax.Array
                        counter: NfeCounter | None = None) -> tuple[jax.Array, jax.Array]:
     """(log p(x) in nats per example, x(T)) for model-space data x of shape (B, ...).
 
-    `prior_logp` defaults to the SDE's prior; `counter` counts the ODE's drift evaluations.
+    Each example is its own ODE (odeint is vmapped over the batch), so its result, its adaptive steps
+    and its error control do not depend on the other rows of the batch (e.g. padding). `prior_logp`
+    defaults to the SDE's prior; `counter` counts the solver's drift evaluations (the batch's
+    maximum over examples).
     """
     drift = probability_flow_drift(sde, score_fn, eps)
-    if estimator == 'exact':
-        divergence = exact_divergence
-    else:
-        divergence = hutchinson_divergence(draw_probes(rng, estimator, num_probes, x.shape))
+    probes = None if estimator == 'exact' else draw_probes(rng, estimator, num_probes, x.shape)
 
-    def dynamics(state: tuple[jax.Array, jax.Array], t: jax.Array) -> tuple[jax.Array, jax.Array]:
-        y, _ = state
+    def solve(x1: jax.Array, probes1: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+        """One example as a batch of one: x1 (1, ...), probes1 (K, 1, ...)."""
+        divergence = exact_divergence if probes1 is None else hutchinson_divergence(probes1)
 
-        def f(v: jax.Array) -> jax.Array:
-            return drift(v, t)
+        def dynamics(state: tuple[jax.Array, jax.Array], t: jax.Array) -> tuple[jax.Array, jax.Array]:
+            y, _ = state
 
-        return f(y), divergence(f, y)
+            def f(v: jax.Array) -> jax.Array:
+                return drift(v, t)
 
-    if counter is not None:
-        dynamics = counter.wrap(dynamics)
-    init = (x, jnp.zeros((x.shape[0],), jnp.float32))
-    z, delta = jax.tree.map(lambda a: a[-1], odeint(dynamics, init, jnp.array([eps, sde.T]), rtol=rtol, atol=atol))
+            return f(y), divergence(f, y)
+
+        if counter is not None:
+            dynamics = counter.wrap(dynamics)
+        init = (x1, jnp.zeros((1,), jnp.float32))
+        path = odeint(dynamics, init, jnp.array([eps, sde.T]), rtol=rtol, atol=atol)
+        return jax.tree.map(lambda a: a[-1], path)
+
+    per_example_probes = None if probes is None else jnp.swapaxes(probes, 0, 1)[:, :, None]
+    z, delta = jax.vmap(solve)(x[:, None], per_example_probes)
+    z, delta = z[:, 0], delta[:, 0]
     logp = (prior_logp or sde.prior_logp)(z) + delta
     return logp, z
 

@@ -115,10 +115,10 @@ def pc_sample(sde: SDE, score_fn: ScoreFn, shape: tuple[int, ...], rng: jax.Arra
     after every step (inpainting and colourisation, Appendix I).
     """
     dt = (sde.T - eps) / num_steps
-    prior_rng, loop_rng = jax.random.split(rng)
+    prior_rng, constraint_rng, loop_rng = jax.random.split(rng, 3)
     x = sde.prior_sampling(prior_rng, shape)
     if constraint is not None:
-        x = constraint(x, jnp.full(shape[:1], sde.T), jax.random.fold_in(loop_rng, -1))
+        x = constraint(x, jnp.full(shape[:1], sde.T), constraint_rng)
 
     def body(i: int, x: jax.Array) -> jax.Array:
         t = jnp.full(shape[:1], sde.T - i * dt)

@@ -1,4 +1,4 @@
-"""The quickstart end to end through main.py, tiny: train, samples.png, metrics.json, resume, sample."""
+"""The quickstart end to end through main.py, tiny: train, samples.png, metrics.json, ODE sampling, inpainting."""
 
 import json
 
@@ -32,3 +32,10 @@ def test_tiny_quickstart_trains_samples_and_resamples(tmp_path):
     sampling = json.loads((workdir / 'sampling.json').read_text())
     assert sampling['step'] == 8 and sampling['method'] == 'ode'
     assert sampling['score_evaluations_per_batch'][0] >= 8  # odeint: 2 + 6 per attempted step
+
+    run_python(args + TINY + ['--mode', 'inpaint', '--config.sampling.num_samples=4', '--config.sampling.batch_size=4'])
+    with np.load(workdir / 'inpaint.npz') as f:
+        originals, results = f['originals'], f['results']
+    assert originals.shape == results.shape == (4, 8, 8, 1)
+    np.testing.assert_allclose(results[:, :, 4:], originals[:, :, 4:], atol=1e-5)  # the observed right half
+    assert (workdir / 'inpaint.png').exists()
