@@ -91,7 +91,7 @@ def test_gradient_penalty_and_its_parameter_gradient_match_torch_autograd():
     with torch.no_grad():
         for layer, name in ((l0, 'hidden'), (l1, 'out')):
             layer.weight.copy_(torch.from_numpy(np.asarray(p[name]['kernel']).T.copy()))
-            layer.bias.copy_(torch.from_numpy(np.asarray(p[name]['bias'])))
+            layer.bias.copy_(torch.from_numpy(np.array(p[name]['bias'])))
     x_hat = torch.from_numpy(mix * real + (1 - mix) * fake).requires_grad_(True)
     out = l1(torch.relu(l0(x_hat)))
     grads = torch.autograd.grad(out, x_hat, torch.ones_like(out), create_graph=True)[0]

@@ -9,6 +9,7 @@ close to the oracle.
 import json
 import os
 
+import numpy as np
 import pytest
 
 from configs.zsl import synthetic
@@ -47,6 +48,27 @@ def test_far_above_chance_and_near_the_oracle(variant, request):
 
 
 @pytest.mark.slow
+def test_cizsl_players_and_learned_orders(cizsl):
+    """One generator step per iteration after 5 critic steps; the Sharma-Mittal orders are learned."""
+    from gen_runtime.trainer import load_trained_state
+    from zsl_jax import gan
+    from zsl_jax.data import load_problem
+
+    config, workdir, results = cizsl
+    final_config = protocol.final_run_config(config, 0, results[0].details)
+    step, state = load_trained_state(final_config, os.path.join(workdir, 'seed_0', 'final'),
+                                     gan.make_task(final_config, load_problem(final_config, 'final')))
+    assert int(state['generator'].step) == step and int(state['discriminator'].step) == 5 * step
+    assert state['orders'].params.shape == (2,)
+    with open(os.path.join(workdir, 'seed_0', 'validation', 'metrics.jsonl')) as f:
+        logged = [json.loads(line) for line in f]
+    for key in ('loss', 'd_loss', 'gradient_penalty', 'visual_pivot', 'creativity', 'creative_realism'):
+        assert all(np.isfinite(r[key]) for r in logged), key
+    alphas = [r['sm_alpha'] for r in logged]
+    assert all(0.2 < a < 0.8 for a in alphas) and alphas[0] != alphas[-1]
+
+
+@pytest.mark.slow
 def test_results_files_and_eval_mode_reproduce_the_test_numbers(gazsl):
     config, workdir, results = gazsl
     payload = report.write_results(config, workdir, results, {'generator': 1, 'discriminator': 1}, 'synthetic')
@@ -59,3 +81,34 @@ def test_results_files_and_eval_mode_reproduce_the_test_numbers(gazsl):
     assert selection['selected_step'] == results[0].details['selected_step']
     again = protocol.evaluate_trained(config, workdir)
     assert again[0].metrics == pytest.approx(results[0].metrics)
+
+
+def test_validation_protocol_selects_weight_and_step_on_validation_only(tmp_path, monkeypatch):
+    """The grid over CIZSL's creativity weight and the step are chosen from validation scores alone;
+    the final run uses both and is evaluated once."""
+    config = synthetic.get_config('cizsl')
+    config.eval.creativity_weights = (0.001, 0.1, 1.0)
+    scores = {0.001: (300, 60.0), 0.1: (700, 75.0), 1.0: (200, 75.0)}  # a tie: the earlier step wins
+    trained = {}
+
+    def fake_selection(run_config, problem, run_dir):
+        step, score = scores[run_config.cizsl.creativity_weight]
+        return {'step': step, 'validation': {'zsl_top1': score}}
+
+    def fake_train(run_config, run_dir, task):
+        trained.update(steps=run_config.training.num_steps, weight=run_config.cizsl.creativity_weight, dir=run_dir)
+        return {'generator': type('S', (), {'params': None})()}
+
+    class FakeEvaluator:
+        def __call__(self, params, key):
+            return protocol.Evaluation({'zsl_top1': 50.0}, None, None, None)
+
+    monkeypatch.setattr(protocol, 'train_with_selection', fake_selection)
+    monkeypatch.setattr(protocol, 'train', fake_train)
+    monkeypatch.setattr(protocol, 'make_evaluator', lambda *a: FakeEvaluator())
+    monkeypatch.setattr(protocol.gan, 'make_task', lambda *a: None)
+    result = protocol.validation_protocol(config, str(tmp_path), 3, {'validation': None, 'final': None})
+    assert trained == {'steps': 200, 'weight': 1.0, 'dir': str(tmp_path / 'seed_3' / 'final')}
+    assert result.details['selected_step'] == 200 and result.details['creativity_weight'] == 1.0
+    with open(tmp_path / 'seed_3' / 'selection.json') as f:
+        assert len(json.load(f)['candidates']) == 3
