@@ -1,7 +1,7 @@
 """Drawing samples as `config.sampling` says: PC or ODE, jitted, batch sharded over all devices."""
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import jax
 import ml_collections
@@ -16,6 +16,14 @@ from sde_jax.ode import NfeCounter, ode_sample
 from sde_jax.sampling import get_corrector, get_predictor, pc_sample
 
 PyTree = dict
+
+
+def batch_parallel_jit(fn: Callable[[PyTree, jax.Array, jax.Array], jax.Array]) -> Callable:
+    """jit of fn(params, batch, rng) -> per-example output, with params and rng replicated and the
+    batch (and the output) sharded over all devices."""
+    mesh = parallel.make_mesh()
+    sharded, replicated = parallel.batch_sharded(mesh), parallel.replicated(mesh)
+    return jax.jit(fn, in_shardings=(replicated, sharded, replicated), out_shardings=sharded)
 
 
 def num_sampling_steps(exp: Experiment) -> int:
@@ -113,10 +121,7 @@ class ConstrainedSampler:
         self._predictor = get_predictor(sampling.predictor)
         self._corrector = get_corrector(sampling.corrector, sampling.snr, sampling.n_steps_each)
         self.mask = controllable.inpainting_mask(sampling.inpaint_mask, exp.image_shape) if kind == 'inpaint' else None
-        mesh = parallel.make_mesh()
-        sharded = parallel.batch_sharded(mesh)
-        self._fn = jax.jit(self._run, in_shardings=(parallel.replicated(mesh), sharded, parallel.replicated(mesh)),
-                           out_shardings=sharded)
+        self._fn = batch_parallel_jit(self._run)
 
     def _run(self, params: PyTree, images: jax.Array, rng: jax.Array) -> jax.Array:
         exp, sampling = self.exp, self.exp.config.sampling

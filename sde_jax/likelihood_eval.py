@@ -4,8 +4,8 @@ Every example of `likelihood.split` is evaluated once: `gen_runtime.data.eval_ba
 batch to full size and masks the padding out of the averages. Images are always dequantised
 (x = (n + u) / L), so the reported bits/dim bound the discrete data's negative log-likelihood and
 cannot be negative. Each finished batch appends one line to `<workdir>/likelihood/batches.jsonl`; a
-rerun skips the batches already there (the probes and dequantisation noise of a batch are a pure
-function of its index and `likelihood.seed`).
+rerun with the same checkpoint and settings skips the batches already there (the probes and
+dequantisation noise of a batch are a pure function of its index and `likelihood.seed`).
 """
 
 import json
@@ -21,10 +21,13 @@ from gen_runtime import parallel
 from gen_runtime.data import ArrayDataset, eval_batches, image_preprocessor
 from gen_runtime.errors import ConfigError
 from sde_jax.experiment import Experiment, load_images
+from sde_jax.generation import batch_parallel_jit
 from sde_jax.likelihood import ESTIMATORS, bits_per_dim, ode_log_likelihood
 from sde_jax.ode import NfeCounter
 
 LIKELIHOOD_DIR = 'likelihood'
+# Settings that make a streamed batch result reusable on resume (with the checkpoint step).
+RESUME_KEYS = ('estimator', 'num_probes', 'rtol', 'atol', 'eps', 'batch_size', 'split', 'max_examples', 'seed')
 
 
 class BatchBpd:
@@ -37,10 +40,7 @@ class BatchBpd:
         if lk.num_probes < 1:
             raise ConfigError(f'likelihood.num_probes={lk.num_probes} must be at least 1')
         self.exp, self.levels, self.counter = exp, levels, NfeCounter()
-        mesh = parallel.make_mesh()
-        sharded = parallel.batch_sharded(mesh)
-        self._fn = jax.jit(self._bpd, in_shardings=(parallel.replicated(mesh), sharded, parallel.replicated(mesh)),
-                           out_shardings=sharded)
+        self._fn = batch_parallel_jit(self._bpd)
 
     def _bpd(self, params: dict, x: jax.Array, rng: jax.Array) -> jax.Array:
         exp, lk = self.exp, self.exp.config.likelihood
@@ -81,9 +81,10 @@ def evaluate_bpd(exp: Experiment, params: dict, workdir: str, step: int) -> dict
     out_dir = os.path.join(workdir, LIKELIHOOD_DIR)
     os.makedirs(out_dir, exist_ok=True)
     batches_path = os.path.join(out_dir, 'batches.jsonl')
+    settings = {'step': step, **{k: lk[k] for k in RESUME_KEYS}}
     done = _done_batches(batches_path)
-    if done and next(iter(done.values())).get('step') != step:
-        done = {}  # results of another checkpoint: start over
+    if done and any(next(iter(done.values())).get(k) != v for k, v in settings.items()):
+        done = {}  # results of another checkpoint or other settings: start over
         if jax.process_index() == 0:
             os.remove(batches_path)
     fn = BatchBpd(exp, dataset.levels)
@@ -100,7 +101,7 @@ def evaluate_bpd(exp: Experiment, params: dict, workdir: str, step: int) -> dict
             mask = parallel.to_host(parallel.host_local_to_global(batch['mask'], mesh))
             bpd, nfe = fn(params, x, jax.random.fold_in(jax.random.key(lk.seed), index))
             real = bpd[mask]
-            record = {'batch': index, 'step': step, 'count': int(mask.sum()), 'bpd_sum': float(real.sum()),
+            record = {'batch': index, **settings, 'count': int(mask.sum()), 'bpd_sum': float(real.sum()),
                       'bpd_mean': float(real.mean()), 'bpd_sq_sum': float((real**2).sum()), 'nfe': nfe,
                       'seconds': time.perf_counter() - start}
             done[index] = record

@@ -59,6 +59,12 @@ class AttnBlock(nn.Module):
         return skip_sum(x, nin(c, self.init_scale)(h), self.skip_rescale)
 
 
+def _fir_conv_params(module: nn.Module, in_features: int, features: int) -> tuple[jax.Array, jax.Array]:
+    """3x3 kernel (HWIO) and bias of a convolution fused with FIR resampling."""
+    return (module.param('kernel', default_init(), (3, 3, in_features, features)),
+            module.param('bias', nn.initializers.zeros, (features,)))
+
+
 class Upsample(nn.Module):
     """2x upsampling: nearest + 3x3 conv, or FIR (optionally fused with a 3x3 conv)."""
 
@@ -74,8 +80,7 @@ class Upsample(nn.Module):
             return conv3x3(self.features)(h) if self.with_conv else h
         if not self.with_conv:
             return fir.upsample_2d(x, self.fir_kernel)
-        w = self.param('kernel', default_init(), (3, 3, x.shape[-1], self.features))
-        b = self.param('bias', nn.initializers.zeros, (self.features,))
+        w, b = _fir_conv_params(self, x.shape[-1], self.features)
         return fir.upsample_conv_2d(x, w, self.fir_kernel) + b
 
 
@@ -95,8 +100,7 @@ class Downsample(nn.Module):
             return fir.naive_downsample_2d(x)
         if not self.with_conv:
             return fir.downsample_2d(x, self.fir_kernel)
-        w = self.param('kernel', default_init(), (3, 3, x.shape[-1], self.features))
-        b = self.param('bias', nn.initializers.zeros, (self.features,))
+        w, b = _fir_conv_params(self, x.shape[-1], self.features)
         return fir.conv_downsample_2d(x, w, self.fir_kernel) + b
 
 

@@ -1,0 +1,106 @@
+"""PyTorch baselines for the sde_jax benchmarks: the tutorial U-Net and its Euler-Maruyama loop.
+
+`TorchTutorialUNet` is the network of sde_jax.models.tutorial_unet (Song's tutorial ScoreNet: 28x28,
+channels 32-64-128-256, Gaussian Fourier time features) written in PyTorch, and `load_flax_params`
+copies our Flax parameters into it, so both sides of a benchmark run the same function (checked by
+`max_abs_difference`). Benchmarks only: the library never imports torch.
+"""
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class TorchTutorialUNet(nn.Module):
+    """Noise prediction net(x, label) of the tutorial U-Net (NCHW), same layers as the Flax module."""
+
+    def __init__(self, channels=(32, 64, 128, 256), embed_dim=256) -> None:
+        super().__init__()
+        c1, c2, c3, c4 = channels
+        self.fourier_w = nn.Parameter(torch.zeros(embed_dim // 2), requires_grad=False)
+        self.embed = nn.Linear(embed_dim, embed_dim)
+        self.convs = nn.ModuleList([nn.Conv2d(1, c1, 3, 1, bias=False), nn.Conv2d(c1, c2, 3, 2, bias=False),
+                                    nn.Conv2d(c2, c3, 3, 2, bias=False), nn.Conv2d(c3, c4, 3, 2, bias=False)])
+        self.ups = nn.ModuleList([nn.ConvTranspose2d(c4, c3, 3, 2, bias=False),
+                                  nn.ConvTranspose2d(2 * c3, c2, 3, 2, bias=False, output_padding=1),
+                                  nn.ConvTranspose2d(2 * c2, c1, 3, 2, bias=False, output_padding=1)])
+        self.out = nn.Conv2d(2 * c1, 1, 3, padding=2)
+        widths = (c1, c2, c3, c4, c3, c2, c1)
+        self.dense = nn.ModuleList([nn.Linear(embed_dim, w) for w in widths])
+        groups = (4, 32, 32, 32, 32, 32, 4)
+        self.norms = nn.ModuleList([nn.GroupNorm(g, w, eps=1e-6) for g, w in zip(groups, widths, strict=True)])
+
+    def forward(self, x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        act = nn.functional.silu
+        proj = label[:, None] * self.fourier_w[None] * 2 * math.pi
+        embed = act(self.embed(torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)))
+
+        def block(h: torch.Tensor, i: int) -> torch.Tensor:
+            return act(self.norms[i](h + self.dense[i](embed)[:, :, None, None]))
+
+        skips, h = [], x
+        for i, conv in enumerate(self.convs):
+            h = block(conv(h), i)
+            skips.append(h)
+        h = skips.pop()
+        for i, up in enumerate(self.ups):
+            if i:
+                h = torch.cat([h, skips.pop()], dim=1)
+            h = block(up(h), 4 + i)
+        return self.out(torch.cat([h, skips.pop()], dim=1))
+
+
+def load_flax_params(model: TorchTutorialUNet, params: dict) -> TorchTutorialUNet:
+    """Copies sde_jax TutorialUNet parameters (HWIO kernels, (in, out) dense) into the torch model."""
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.array(a, np.float32))
+
+    with torch.no_grad():
+        model.fourier_w.copy_(t(params['GaussianFourierProjection_0']['W']))
+        model.embed.weight.copy_(t(params['Dense_0']['kernel']).T)
+        model.embed.bias.copy_(t(params['Dense_0']['bias']))
+        for i, conv in enumerate(model.convs):
+            conv.weight.copy_(t(params[f'Conv_{i}']['kernel']).permute(3, 2, 0, 1))
+        for i, up in enumerate(model.ups):
+            up.weight.copy_(t(params[f'UpConv3x3_{i}']['kernel']).permute(2, 3, 0, 1))
+        model.out.weight.copy_(t(params['Conv_4']['kernel']).permute(3, 2, 0, 1))
+        model.out.bias.copy_(t(params['Conv_4']['bias']))
+        for i, (dense, norm) in enumerate(zip(model.dense, model.norms, strict=True)):
+            dense.weight.copy_(t(params[f'Dense_{i + 1}']['kernel']).T)
+            dense.bias.copy_(t(params[f'Dense_{i + 1}']['bias']))
+            norm.weight.copy_(t(params[f'GroupNorm_{i}']['scale']))
+            norm.bias.copy_(t(params[f'GroupNorm_{i}']['bias']))
+    return model.eval()
+
+
+class TorchVESDE:
+    """The VE SDE sigma(t) = sigma_min (sigma_max / sigma_min)^t with its exact marginal std."""
+
+    def __init__(self, sigma_min: float, sigma_max: float) -> None:
+        self.sigma_min, self.log_ratio = sigma_min, math.log(sigma_max / sigma_min)
+
+    def sigma(self, t: torch.Tensor) -> torch.Tensor:
+        return self.sigma_min * torch.exp(t * self.log_ratio)
+
+    def std(self, t: torch.Tensor) -> torch.Tensor:
+        return self.sigma_min * torch.sqrt(torch.expm1(2 * t * self.log_ratio))
+
+    def diffusion(self, t: torch.Tensor) -> torch.Tensor:
+        return self.sigma(t) * math.sqrt(2 * self.log_ratio)
+
+
+@torch.no_grad()
+def euler_maruyama(model: TorchTutorialUNet, sde: TorchVESDE, shape: tuple, num_steps: int, eps: float,
+                   generator: torch.Generator) -> torch.Tensor:
+    """Euler-Maruyama on the reverse VE SDE from x(1) ~ N(0, std(1)^2) to t = eps (no denoising step)."""
+    dt = (1.0 - eps) / num_steps
+    x = sde.std(torch.ones(())) * torch.randn(shape, generator=generator)
+    for i in range(num_steps):
+        t = torch.full((shape[0],), 1.0 - i * dt)
+        score = -model(x, torch.log(sde.sigma(t))) / sde.std(t)[:, None, None, None]
+        g = sde.diffusion(t)[:, None, None, None]
+        x = x + g**2 * score * dt + g * math.sqrt(dt) * torch.randn(shape, generator=generator)
+    return x
