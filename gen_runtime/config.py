@@ -15,6 +15,7 @@ from gen_runtime.errors import ConfigError
 RUN_INDEPENDENT_FIELDS = (
     'training.num_steps',
     'training.steps_per_call',
+    'training.step_loop',
     'training.log_every',
     'training.checkpoint_every',
     'training.keep_checkpoints',

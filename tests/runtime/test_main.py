@@ -6,12 +6,14 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
 from tests.conftest import REPO, run_python
 from tests.runtime.test_checkpoint import truncate_checkpoint
+from tests.runtime.test_trainer import read_metrics
 
 TINY = ['--config.training.batch_size=16', '--config.training.log_every=4',
         '--config.sampling.num_steps=4', '--config.sampling.num_samples=8', '--config.sampling.batch_size=8',
@@ -32,13 +34,16 @@ def one_line_error(proc):
 
 def checkpoint_params(workdir, step):
     """The parameters saved at `step`, read back raw (no model code involved)."""
-    restored = ocp.StandardCheckpointer().restore(os.path.join(workdir, 'checkpoints', str(step), 'default'))
-    return restored['state']['params']
+    path = os.path.join(workdir, 'checkpoints', str(step), 'default')
+    checkpointer = ocp.StandardCheckpointer()
+    # The run may have used more devices than this process has: read every array onto one device.
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                          checkpointer.metadata(path).item_metadata.tree)
+    return checkpointer.restore(path, target)['state']['params']
 
 
 def assert_trees_equal(a, b, atol=0.0):
-    import jax
-
     leaves_a, tree_a = jax.tree.flatten(a)
     leaves_b, tree_b = jax.tree.flatten(b)
     assert tree_a == tree_b
@@ -160,8 +165,14 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
 
 
 @pytest.mark.slow
-def test_quickstart_on_one_and_eight_devices_trains_the_same_parameters(tmp_path):
-    steps = ['--config.training.num_steps=8', '--config.training.checkpoint_every=8']
+def test_quickstart_on_one_and_eight_devices_trains_the_same_model(tmp_path):
+    steps = ['--config.training.num_steps=8', '--config.training.log_every=1', '--config.optim.warmup_steps=0']
     run_python(quickstart(tmp_path / 'one', *steps), devices=1)
     run_python(quickstart(tmp_path / 'eight', *steps), devices=8)
-    assert_trees_equal(checkpoint_params(tmp_path / 'one', 8), checkpoint_params(tmp_path / 'eight', 8), atol=1e-5)
+    one, eight = read_metrics(tmp_path / 'one'), read_metrics(tmp_path / 'eight')
+    # Each step's loss is taken before its update, so steps 2..8 see the parameters trained so far on the
+    # global batch. (Parameters are not compared leaf by leaf: Adam turns the float noise on exactly-zero
+    # gradients, such as a bias in front of a normalisation, into learning-rate-sized moves.)
+    losses = np.array([[m['loss'] for m in run] for run in (one, eight)])
+    assert losses.shape == (2, 8) and np.ptp(losses[0]) > 1e-3
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)

@@ -37,9 +37,11 @@ def test_loss_drops_and_everything_is_written(tmp_path):
     assert any(name.startswith('events.out.tfevents') for name in os.listdir(tmp_path / 'tensorboard'))
 
 
-def test_steps_per_call_fuses_steps_without_changing_them(tmp_path):
+@pytest.mark.parametrize('step_loop', ['scan', 'host'])
+def test_steps_per_call_runs_steps_without_changing_them(tmp_path, step_loop):
     single = toy_config(num_steps=40, log_every=20, steps_per_call=1)
     fused = toy_config(num_steps=40, log_every=20, steps_per_call=4)
+    fused.training.step_loop = step_loop
     a = trainer.train(single, str(tmp_path / 'a'), toy_task(single, noise=0.1))
     b = trainer.train(fused, str(tmp_path / 'b'), toy_task(fused, noise=0.1))
     assert_same_params(flat_params(a), flat_params(b), atol=1e-6)
@@ -72,6 +74,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path
 @pytest.mark.parametrize('field, value, message', [
     ('steps_per_call', 3, 'training.num_steps=40 must be a positive multiple of training.steps_per_call=3'),
     ('log_every', 0, 'training.log_every=0 must be a positive multiple'),
+    ('step_loop', 'python', "training.step_loop='python' must be one of auto, scan, host"),
 ])
 def test_inconsistent_step_counts_are_refused(tmp_path, field, value, message):
     config = toy_config(**{field: value})

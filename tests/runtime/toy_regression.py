@@ -20,7 +20,7 @@ from gen_runtime.train_state import TrainState
 DIM = 8
 
 
-def toy_config(**training: int) -> ml_collections.ConfigDict:
+def toy_config(**training: int | str) -> ml_collections.ConfigDict:
     config = common.get_config()
     config.family = 'toy'
     config.training.update({'batch_size': 16, 'num_steps': 40, 'log_every': 10, 'checkpoint_every': 20, **training})
