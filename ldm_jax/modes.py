@@ -106,7 +106,7 @@ def train_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 def reconstruct(config: ml_collections.ConfigDict, workdir: str) -> None:
     step, state = trainer.load_trained_state(config, workdir, autoencoder_task(config, None, image_shape(config)))
-    params = state['generator'].ema_params if config.sampling.use_ema else state['generator'].params
+    params = state['generator'].ema_params if config.latent.use_ema else state['generator'].params
     dataset = load_dataset(config, config.data.eval_split)
     metrics, originals, recs = reconstructions(config, autoencoder_from_config(config), params, dataset,
                                                config.latent.encode_batch_size)

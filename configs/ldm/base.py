@@ -80,7 +80,7 @@ def get_config() -> ml_collections.ConfigDict:
     # Latents are multiplied by this before diffusion; 0 uses 1 / std of the training latents
     # (latent diffusion's scale_by_std). Its VQ models use 1.0.
     latent.scale_factor = 1.0
-    # Use the first stage's EMA parameters (latent diffusion's vq-f4 has no EMA: False).
+    # Use the first stage's EMA parameters, here and in --mode reconstruct (latent diffusion's vq-f4 has no EMA).
     latent.use_ema = False
     # Batch size for encoding the data set into latents (cached in <workdir>/latents/).
     latent.encode_batch_size = 32
