@@ -48,7 +48,8 @@ def scipy_log_likelihood(exp, params, x: np.ndarray, probes: jax.Array, tol: flo
 
     @jax.jit
     def augmented(y: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
-        return drift(y, t), divergence(lambda v: drift(v, t), y)
+        dy, jvp = jax.linearize(lambda v: drift(v, t), y)
+        return dy, divergence(jvp, y)
 
     shape, n = x.shape, x.shape[0]
 

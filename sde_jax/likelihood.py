@@ -24,6 +24,7 @@ from sde_jax.ode import NfeCounter, probability_flow_drift
 from sde_jax.sde import SDE, ScoreFn
 
 ESTIMATORS = ('rademacher', 'gaussian', 'exact')
+# (x -> J x, the point) -> per-example divergence estimate
 Divergence = Callable[[Callable[[jax.Array], jax.Array], jax.Array], jax.Array]
 
 
@@ -43,23 +44,19 @@ def draw_probes(rng: jax.Array, estimator: str, num_probes: int, shape: tuple[in
 def hutchinson_divergence(probes: jax.Array) -> Divergence:
     """div f(x) per example ~ mean_k v_k^T J v_k (Hutchinson 1990; Skilling 1989)."""
 
-    def divergence(f: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
-        def one(v: jax.Array) -> jax.Array:
-            return _sum_non_batch(jax.jvp(f, (x,), (v,))[1] * v)
-
-        return jnp.mean(jax.vmap(one)(probes), axis=0)
+    def divergence(jvp: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+        return jnp.mean(jax.vmap(lambda v: _sum_non_batch(jvp(v) * v))(probes), axis=0)
 
     return divergence
 
 
-def exact_divergence(f: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+def exact_divergence(jvp: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
     """Trace of the per-example Jacobian: one JVP per input dimension (examples are independent)."""
     dims = math.prod(x.shape[1:])
 
     def column(d: jax.Array) -> jax.Array:
         basis = jnp.zeros((dims,), x.dtype).at[d].set(1.0).reshape(x.shape[1:])
-        tangent = jnp.broadcast_to(basis, x.shape)
-        return jax.jvp(f, (x,), (tangent,))[1].reshape(x.shape[0], dims)[:, d]
+        return jvp(jnp.broadcast_to(basis, x.shape)).reshape(x.shape[0], dims)[:, d]
 
     return jnp.sum(jax.lax.map(column, jnp.arange(dims)), axis=0)
 
@@ -85,11 +82,9 @@ def ode_log_likelihood(sde: SDE, score_fn: ScoreFn, x: jax.Array, rng: jax.Array
 
         def dynamics(state: tuple[jax.Array, jax.Array], t: jax.Array) -> tuple[jax.Array, jax.Array]:
             y, _ = state
-
-            def f(v: jax.Array) -> jax.Array:
-                return drift(v, t)
-
-            return f(y), divergence(f, y)
+            # One forward pass; the Jacobian-vector products reuse its linearisation.
+            dy, jvp = jax.linearize(lambda v: drift(v, t), y)
+            return dy, divergence(jvp, y)
 
         if counter is not None:
             dynamics = counter.wrap(dynamics)

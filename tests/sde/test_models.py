@@ -10,7 +10,7 @@ from gen_runtime.config import load_config_file
 from sde_jax.experiment import make_experiment
 from sde_jax.models import count_params, fir
 from sde_jax.models.ncsnpp import NCSNpp
-from sde_jax.models.tutorial_unet import TutorialUNet
+from sde_jax.models.tutorial_unet import TutorialUNet, UpConv3x3
 
 # Parameter counts of the original PyTorch models (yang-song/score_sde_pytorch, models/ncsnpp.py),
 # built from its configs/{ve,vp,subvp}/cifar10_*_continuous.py with sum(p.numel() for p in
@@ -122,3 +122,19 @@ def test_small_ncsnpp_variants_run_forward_in_train_and_eval_mode(variant):
     evaluated, trained = run(random_params(model, x, label))
     assert evaluated.shape == x.shape and bool(jnp.all(jnp.isfinite(trained)))
     assert not np.array_equal(evaluated, trained)  # dropout acts in training only
+
+
+@pytest.mark.parametrize('output_padding', [0, 1])
+def test_phase_upconv_equals_pytorch_conv_transpose2d(output_padding):
+    torch = pytest.importorskip('torch')
+    x = np.random.default_rng(0).standard_normal((2, 5, 5, 3)).astype(np.float32)
+    layer = UpConv3x3(4)
+    variables = layer.init(jax.random.key(0), jnp.asarray(x))
+    ours = np.asarray(layer.apply(variables, jnp.asarray(x)))
+    kernel = np.array(variables['params']['kernel'])  # (3, 3, in, out) -> torch (in, out, 3, 3)
+    theirs = torch.nn.functional.conv_transpose2d(torch.from_numpy(x).permute(0, 3, 1, 2),
+                                                  torch.from_numpy(kernel).permute(2, 3, 0, 1), stride=2,
+                                                  output_padding=output_padding).permute(0, 2, 3, 1).numpy()
+    side = theirs.shape[1]  # 2n + 1 + output_padding
+    np.testing.assert_allclose(ours[:, :side, :side], theirs, atol=1e-5)
+    assert np.all(ours[:, side:] == 0) and np.all(ours[:, :, side:] == 0)
