@@ -2,7 +2,7 @@
 diffusers' PyTorch UNet2DModel of the same architecture and the same weights: one training step (forward,
 L_simple, backward, Adam, parameter EMA) and 50-step DDIM sampling, same batch.
 
-python benchmarks/ldm_unet.py [--batch 8] [--sample-batch 4] [--repeats 3]
+    python -m benchmarks.ldm_unet [--batch 8] [--sample-batch 4] [--repeats 3]
 """
 
 import argparse
@@ -74,7 +74,7 @@ def main() -> None:
         return metrics['loss']
 
     schedule = schedule_from_config(config.diffusion)
-    abar = torch.from_numpy(np.asarray(schedule.alphas_cumprod))
+    abar = torch.from_numpy(np.array(schedule.alphas_cumprod))
     optimizer = torch.optim.Adam(baseline.parameters(), lr=1e-4)
     ema = [p.detach().clone() for p in baseline.parameters()]
     x0 = torch.from_numpy(latents).permute(0, 3, 1, 2).contiguous()
@@ -126,7 +126,7 @@ def main() -> None:
                      lambda: our_sampler(params, jax.random.key(1)), torch_sampler, repeats=args.repeats,
                      unit='images', work_per_call=args.sample_batch,
                      details={'parameters': count, 'batch': args.sample_batch, 'ddim_steps': DDIM_STEPS})
-    command = (f'python benchmarks/ldm_unet.py --batch {args.batch} --sample-batch {args.sample_batch} '
+    command = (f'python -m benchmarks.ldm_unet --batch {args.batch} --sample-batch {args.sample_batch} '
                f'--repeats {args.repeats}')
     record('ldm_unet', [train, sample], command)
 
