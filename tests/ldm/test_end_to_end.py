@@ -1,5 +1,5 @@
 """The modes end to end on tiny configs: CelebA-HQ preprocessing, VQ autoencoder -> latent diffusion -> samples,
-pixel diffusion with both guidances, bits/dim, and sampling on two devices through main.py."""
+and sampling on two devices through main.py (pixel diffusion: test_end_to_end_pixel.py)."""
 
 import json
 import os
@@ -95,29 +95,6 @@ def test_latent_diffusion_end_to_end(data_root, tmp_path, monkeypatch):
     report = json.load(open(out / 'memorization.json'))
     assert report['training_images'] == 56 and report['samples'] == 8
     assert report['sample_to_nearest_training_psnr_mean'] > 0
-
-
-@pytest.mark.slow
-def test_pixel_diffusion_with_both_guidances_and_bits_per_dim(tmp_path):
-    ddpm_dir, clf_dir = tmp_path / 'ddpm', tmp_path / 'clf'
-    ddpm = _tiny('ddpm')
-    _run(ddpm, ddpm_dir, 'train')
-    _run(_tiny('classifier'), clf_dir, 'train')
-    clf_metrics = json.loads(open(clf_dir / 'metrics.jsonl').readlines()[-1])
-    assert 0 <= clf_metrics['accuracy'] <= 1 and clf_metrics['loss'] > 0
-
-    guided = _tiny('ddpm', sampling__method='ddpm', sampling__classifier_workdir=str(clf_dir),
-                   sampling__classifier_scale=2.0, sampling__class_label=3)
-    _run(guided, ddpm_dir, 'sample')
-    images, labels, _ = _newest_samples(ddpm_dir)
-    assert images.shape == (8, 8, 8, 1) and set(labels) == {3}
-
-    ddpm.likelihood.max_examples = 8
-    _run(ddpm, ddpm_dir, 'likelihood')
-    result = json.load(open(ddpm_dir / 'likelihood.json'))
-    assert result['num_examples'] == 8
-    assert result['bpd'] == pytest.approx(result['prior_bpd'] + result['decoder_bpd'] + result['kl_bpd'], rel=1e-5)
-    assert 0 < result['bpd'] < 20
 
 
 def test_configuration_errors_are_clear(tmp_path):

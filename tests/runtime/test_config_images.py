@@ -16,7 +16,8 @@ def test_bind_workdir_writes_config_and_refuses_another_run(tmp_path):
     config = common.get_config()
     bind_workdir(config, str(tmp_path))
     assert json.loads((tmp_path / 'config.json').read_text())['optim']['learning_rate'] == 2e-4
-    config.training.num_steps = 99  # training longer is the same run
+    config.training.num_steps = 99  # training longer, or evaluating differently, is the same run
+    config.eval.num_samples = 3
     bind_workdir(config, str(tmp_path))
     config.seed = 7
     with pytest.raises(ConfigError, match=r'holds a run of a different config \(seed: 0 there, 7 now\)'):
