@@ -25,6 +25,7 @@ RUN_INDEPENDENT_FIELDS = (
     'sampling',
     'eval',
     'likelihood',
+    'weights',  # read by --mode import_weights only; what was imported is recorded in import.json
 )
 
 CONFIG_FILE = 'config.json'

@@ -17,11 +17,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gen_runtime.checkpoint import Checkpointer
 from gen_runtime.config import resolve_data_path
 from gen_runtime.errors import CheckpointError, ConfigError
+from gen_runtime.imported import save_imported_state
 from gen_runtime.train_state import TrainState
-from gen_runtime.trainer import CHECKPOINT_DIR, TrainTask
+from gen_runtime.trainer import TrainTask
 from ldm_jax import convert
 from ldm_jax.autoencoder_task import autoencoder_task
 from ldm_jax.data import image_shape
@@ -52,22 +52,7 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
 
 
 def _save(config: ml_collections.ConfigDict, workdir: str, task: TrainTask, state: object) -> None:
-    def layout(tree: object) -> list[tuple[str, tuple[int, ...], str]]:
-        return [(jax.tree_util.keystr(path), tuple(leaf.shape), str(leaf.dtype))
-                for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]]
-
-    expected, got = layout(jax.eval_shape(task.init_state, jax.random.key(0))), layout(state)
-    if got != expected:
-        first = next((g, e) for g, e in zip(got + [None], expected + [None], strict=False) if g != e)
-        raise CheckpointError(f'the imported state differs from what this config trains ({first[0]} where '
-                              f'{first[1]} is expected); check the config against the checkpoint')
-    ckpt = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), config.training.keep_checkpoints)
-    if ckpt.steps():
-        ckpt.close()
-        raise ConfigError(f'{workdir} already has checkpoints {ckpt.steps()}; import into a new --workdir')
-    ckpt.save(0, state)
-    ckpt.close()
-    print(f'imported {config.weights.path} ({config.weights.layout} layout) as step 0 of {workdir}')
+    save_imported_state(config, workdir, task, state, {'path': config.weights.path, 'layout': config.weights.layout})
 
 
 def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:

@@ -65,16 +65,18 @@ def ode_log_likelihood(sde: SDE, score_fn: ScoreFn, x: jax.Array, rng: jax.Array
                        estimator: str = 'rademacher', num_probes: int = 1, rtol: float = 1e-5,
                        atol: float = 1e-5, eps: float = 1e-5,
                        prior_logp: Callable[[jax.Array], jax.Array] | None = None,
-                       counter: NfeCounter | None = None) -> tuple[jax.Array, jax.Array]:
+                       counter: NfeCounter | None = None,
+                       probes: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """(log p(x) in nats per example, x(T)) for model-space data x of shape (B, ...).
 
     Each example is its own ODE (odeint is vmapped over the batch), so its result, its adaptive steps
     and its error control do not depend on the other rows of the batch (e.g. padding). `prior_logp`
     defaults to the SDE's prior; `counter` counts the solver's drift evaluations (the batch's
-    maximum over examples).
+    maximum over examples); `probes` (K, *x.shape) replaces the probes drawn from `rng`.
     """
     drift = probability_flow_drift(sde, score_fn, eps)
-    probes = None if estimator == 'exact' else draw_probes(rng, estimator, num_probes, x.shape)
+    if probes is None and estimator != 'exact':
+        probes = draw_probes(rng, estimator, num_probes, x.shape)
 
     def solve(x1: jax.Array, probes1: jax.Array | None) -> tuple[jax.Array, jax.Array]:
         """One example as a batch of one: x1 (1, ...), probes1 (K, 1, ...)."""

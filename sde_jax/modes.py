@@ -8,7 +8,8 @@ Every mode reads `<workdir>` and writes its results there (process 0 writes file
               likelihood/batches.jsonl (streamed per batch) and likelihood/summary.json;
   eval        `eval.num_samples` samples scored by gen_runtime.sample_quality.evaluate_samples;
   inpaint     fills the unobserved pixels (sampling.inpaint_mask) of test images: inpaint.png/.npz;
-  colorize    colours grey-level test images: colorize.png/.npz.
+  colorize    colours grey-level test images: colorize.png/.npz;
+  import_weights  an original score_sde / score_sde_pytorch checkpoint as step 0 (sde_jax.weights).
 """
 
 import json
@@ -27,6 +28,7 @@ from gen_runtime.images import save_image_grid
 from sde_jax.experiment import Experiment, init_only_task, load_images, make_experiment, train_task
 from sde_jax.generation import ConstrainedSampler, sample_batches, sampling_summary
 from sde_jax.likelihood_eval import LIKELIHOOD_DIR, evaluate_bpd
+from sde_jax.weights import import_weights
 
 log = logging.getLogger(__name__)
 
@@ -165,4 +167,5 @@ MODES: dict[str, Callable[[ml_collections.ConfigDict, str], None]] = {
     'eval': evaluate,
     'inpaint': inpaint,
     'colorize': colorize,
+    'import_weights': import_weights,
 }

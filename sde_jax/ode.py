@@ -57,8 +57,10 @@ def probability_flow_drift(sde: SDE, score_fn: ScoreFn, t_min: float) -> Drift:
 
 def ode_sample(sde: SDE, score_fn: ScoreFn, shape: tuple[int, ...], rng: jax.Array, *, rtol: float = 1e-5,
                atol: float = 1e-5, eps: float = 1e-3, denoise_last: bool = True,
-               counter: NfeCounter | None = None) -> jax.Array:
-    """Samples by integrating the probability-flow ODE from a prior sample at T back to eps."""
+               counter: NfeCounter | None = None, init: jax.Array | None = None) -> jax.Array:
+    """Samples by integrating the probability-flow ODE from a prior sample at T back to eps.
+
+    `init` replaces the prior sample drawn from `rng` (e.g. to follow a given latent code)."""
     drift = probability_flow_drift(sde, score_fn, eps)
 
     def backwards(x: jax.Array, s: jax.Array) -> jax.Array:  # s = -t increases from -T to -eps
@@ -66,6 +68,6 @@ def ode_sample(sde: SDE, score_fn: ScoreFn, shape: tuple[int, ...], rng: jax.Arr
 
     if counter is not None:
         backwards = counter.wrap(backwards)
-    x = sde.prior_sampling(rng, shape)
+    x = sde.prior_sampling(rng, shape) if init is None else init
     x = odeint(backwards, x, jnp.array([-sde.T, -eps]), rtol=rtol, atol=atol)[-1]
     return denoise(sde, score_fn, x, jnp.full(shape[:1], eps)) if denoise_last else x

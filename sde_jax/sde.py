@@ -126,6 +126,10 @@ class VESDE(SDE):
 
     sigma_min: float = 0.01
     sigma_max: float = 50.0
+    # Marginal std of x(t) given x(0): 'exact' sqrt(sigma(t)^2 - sigma_min^2) (eq. 31), or 'sigma'
+    # sigma(t), as the original code perturbs data (x(0) is taken to carry sigma_min noise already);
+    # models trained one way must be sampled and scored the same way.
+    marginal_std: str = 'exact'
 
     def log_ratio(self) -> jax.Array:
         return jnp.log(self.sigma_max / self.sigma_min)
@@ -135,6 +139,8 @@ class VESDE(SDE):
         return self.sigma_min * jnp.exp(t * self.log_ratio())
 
     def marginal_variance(self, t: jax.Array) -> jax.Array:
+        if self.marginal_std == 'sigma':
+            return self.sigma(t) ** 2
         return self.sigma_min**2 * jnp.expm1(2.0 * t * self.log_ratio())
 
     def sde(self, x: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -242,6 +248,9 @@ def tutorial_ve_sigmas(sigma: float) -> tuple[float, float]:
     return float(scale), float(sigma * scale)
 
 
+VE_MARGINAL_STDS = ('exact', 'sigma')
+
+
 def get_sde(sde_config: ml_collections.ConfigDict) -> SDE:
     """The SDE `config.sde` describes (see configs/sde/base.py)."""
     kind = sde_config.type
@@ -249,7 +258,11 @@ def get_sde(sde_config: ml_collections.ConfigDict) -> SDE:
         if not 0 < sde_config.sigma_min < sde_config.sigma_max:
             raise ConfigError(f'sde.sigma_min={sde_config.sigma_min} and sde.sigma_max={sde_config.sigma_max} '
                               'must satisfy 0 < sigma_min < sigma_max')
-        return VESDE(sigma_min=sde_config.sigma_min, sigma_max=sde_config.sigma_max, N=sde_config.num_scales)
+        if sde_config.ve_marginal_std not in VE_MARGINAL_STDS:
+            raise ConfigError(f'sde.ve_marginal_std={sde_config.ve_marginal_std!r} is not one of '
+                              f'{", ".join(VE_MARGINAL_STDS)}')
+        return VESDE(sigma_min=sde_config.sigma_min, sigma_max=sde_config.sigma_max, N=sde_config.num_scales,
+                     marginal_std=sde_config.ve_marginal_std)
     if kind in ('vpsde', 'subvpsde'):
         if not 0 < sde_config.beta_min < sde_config.beta_max:
             raise ConfigError(f'sde.beta_min={sde_config.beta_min} and sde.beta_max={sde_config.beta_max} '

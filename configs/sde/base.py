@@ -2,7 +2,7 @@
 
 Every sde_jax config starts here (`config = base.get_config()`) and overrides a few fields. The
 shared fields (data, training, optim, runtime) are documented in configs/common.py; this file adds
-and documents the family's own: sde, loss, model, sampling, likelihood, and data.centered.
+and documents the family's own: sde, loss, model, sampling, likelihood, weights, and data.centered.
 """
 
 import ml_collections
@@ -23,6 +23,9 @@ def get_config() -> ml_collections.ConfigDict:
     # VE noise scales: sigma(t) = sigma_min (sigma_max / sigma_min)^t.
     sde.sigma_min = 0.01
     sde.sigma_max = 50.0
+    # VE marginal std of x(t) | x(0): 'exact' sqrt(sigma(t)^2 - sigma_min^2) (eq. 31) or 'sigma' sigma(t),
+    # the original code's (its released checkpoints were trained and are evaluated with it).
+    sde.ve_marginal_std = 'exact'
     # VP / sub-VP linear schedule beta(t) = beta_min + t (beta_max - beta_min).
     sde.beta_min = 0.1
     sde.beta_max = 20.0
@@ -116,6 +119,13 @@ def get_config() -> ml_collections.ConfigDict:
     likelihood.max_examples = 0
     # Seed of the dequantisation noise and the probes.
     likelihood.seed = 0
+
+    config.weights = weights = ml_collections.ConfigDict()
+    # --mode import_weights: an original checkpoint that becomes step 0 of the workdir:
+    # score_sde_pytorch's checkpoint_*.pth or score_sde's Flax checkpoint_N (docs/sde.md).
+    weights.path = ''
+    # 'auto' (detected from the file), 'score_sde_pytorch' or 'score_sde'.
+    weights.layout = 'auto'
 
     config.lock()
     return config

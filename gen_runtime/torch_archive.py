@@ -1,9 +1,12 @@
 """Reads the tensors of a PyTorch zip archive (TorchScript `.pt` or `torch.save` `.pth`) without torch.
 
 Both formats are a zip with `<prefix>/data.pkl`, a pickle whose tensors refer to raw storages stored
-as `<prefix>/data/<key>`. A restricted unpickler rebuilds each tensor as a numpy array and every other
-object (TorchScript modules) as a plain namespace of its attributes, so the library converts weights
-without importing torch and without running any code from the file.
+as `<prefix>/data/<key>`. A restricted unpickler rebuilds each tensor as a numpy array, state dicts
+(`OrderedDict`s with `_metadata`) as dicts, `torch.save`d containers (dicts, lists, tuples, numbers,
+optimizer hyper-parameters) as themselves, and every other object (TorchScript modules) as a plain
+namespace of its attributes, so the library converts weights without importing torch and without
+running any code from the file. Anything else the pickle names (a class of a training script, say)
+is refused.
 """
 
 import pickle
@@ -37,9 +40,18 @@ class ScriptObject:
         self.__dict__.update(state)
 
 
+class StateDict(dict):
+    """An `OrderedDict` of tensors as torch pickles it (it may carry a `_metadata` attribute)."""
+
+
 class _StorageType:
     def __init__(self, name: str) -> None:
         self.dtype = np.dtype(_STORAGE_DTYPES[name])
+
+
+def _rebuild_parameter(data: np.ndarray, requires_grad: bool, backward_hooks: Any, *args: Any) -> np.ndarray:
+    del requires_grad, backward_hooks, args
+    return data
 
 
 def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple, stride: tuple, *args: Any) -> np.ndarray:
@@ -65,8 +77,12 @@ class _Unpickler(pickle.Unpickler):
             return _rebuild_tensor
         if module == 'torch' and name in _STORAGE_DTYPES:
             return _StorageType(name)
+        if module == 'torch._utils' and name in ('_rebuild_parameter', '_rebuild_parameter_with_state'):
+            return _rebuild_parameter
         if module == 'collections' and name == 'OrderedDict':
-            return dict
+            return StateDict
+        if module == 'torch' and name == 'device':
+            return str
         if module == 'torch.jit._pickle' and name.startswith('build_') and name.endswith('list'):
             return list  # typed lists of TorchScript attributes (e.g. paddings)
         if module == 'torch.jit._pickle' and name == 'restore_type_tag':
