@@ -25,6 +25,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import numpy as np
+from flax import traverse_util
 
 from gen_runtime.errors import CheckpointError
 
@@ -80,17 +81,6 @@ def _leaf(name: str, value: np.ndarray, layout: str) -> tuple[str, np.ndarray]:
     return name, value
 
 
-def _nest(flat: dict[str, np.ndarray], sep: str) -> dict:
-    tree: dict = {}
-    for key, value in flat.items():
-        node = tree
-        *parents, leaf = key.split(sep)
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return tree
-
-
 def _convert_module(ours_class: str, theirs: dict, shapes: dict, where: str, layout: str) -> dict:
     """One of our modules from the original's sub-tree `theirs`, checked against `shapes`."""
     renames = _SUBLAYERS.get(ours_class, {})
@@ -138,8 +128,9 @@ def ncsnpp_from_pytorch(state_dict: dict[str, np.ndarray], shapes: PyTree, order
                               'progressive options) against the checkpoint')
     params = {}
     for name, index in zip(ours, sorted(modules), strict=True):
-        params[name] = _convert_module(_class_of(name), _nest(modules[index], '.'), shapes[name],
-                                       f'all_modules.{index}', 'score_sde_pytorch')
+        nested = traverse_util.unflatten_dict(modules[index], sep='.')
+        params[name] = _convert_module(_class_of(name), nested, shapes[name], f'all_modules.{index}',
+                                       'score_sde_pytorch')
     _check_complete(params, shapes)
     return params
 

@@ -4,6 +4,7 @@ import math
 from collections.abc import Callable, Iterator
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from tqdm import tqdm
@@ -12,7 +13,7 @@ from gen_runtime import parallel
 from gen_runtime.errors import ConfigError
 from sde_jax import controllable
 from sde_jax.experiment import Experiment
-from sde_jax.ode import NfeCounter, ode_sample
+from sde_jax.ode import ode_sample
 from sde_jax.sampling import get_corrector, get_predictor, pc_sample
 
 PyTree = dict
@@ -40,35 +41,41 @@ class Sampler:
             raise ConfigError(f"sampling.method={sampling.method!r} is not one of 'pc', 'ode'")
         self.exp = exp
         self.shape = (batch_size, *exp.image_shape)
-        self.counter = NfeCounter() if sampling.method == 'ode' else None
+        self._last_nfe: int | None = None
         if sampling.method == 'pc':
             self._predictor = get_predictor(sampling.predictor)
             self._corrector = get_corrector(sampling.corrector, sampling.snr, sampling.n_steps_each)
         mesh = parallel.make_mesh()
-        self._sample = jax.jit(self._sample_batch, out_shardings=parallel.batch_sharded(mesh))
+        self._sample = jax.jit(self._sample_batch,
+                               out_shardings=(parallel.batch_sharded(mesh), parallel.replicated(mesh)))
 
     def evaluations_per_batch(self) -> int | None:
         """Score evaluations of the last batch: counted for the ODE, (1 + corrector steps) x N for PC."""
-        if self.counter is not None:
-            return self.counter.read_and_reset()
+        if self._last_nfe is not None:
+            return self._last_nfe
         sampling = self.exp.config.sampling
         corrector_steps = 0 if sampling.corrector == 'none' else sampling.n_steps_each
         predictor_steps = 0 if sampling.predictor == 'none' else 1
         return (predictor_steps + corrector_steps) * num_sampling_steps(self.exp) + int(sampling.noise_removal)
 
-    def _sample_batch(self, params: PyTree, rng: jax.Array) -> jax.Array:
+    def _sample_batch(self, params: PyTree, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(images, drift evaluations counted in the solve; -1 for PC, whose count is fixed)."""
         exp, sampling = self.exp, self.exp.config.sampling
         score = exp.score_fn(params)
         if sampling.method == 'ode':
-            x = ode_sample(exp.sde, score, self.shape, rng, rtol=sampling.rtol, atol=sampling.atol, eps=sampling.eps,
-                           denoise_last=sampling.noise_removal, counter=self.counter)
+            x, nfe = ode_sample(exp.sde, score, self.shape, rng, rtol=sampling.rtol, atol=sampling.atol,
+                                eps=sampling.eps, denoise_last=sampling.noise_removal)
         else:
             x = pc_sample(exp.sde, score, self.shape, rng, predictor=self._predictor, corrector=self._corrector,
                           num_steps=num_sampling_steps(exp), eps=sampling.eps, denoise_last=sampling.noise_removal)
-        return exp.to_image_space(x)
+            nfe = jnp.array(-1, jnp.int32)
+        return exp.to_image_space(x), nfe
 
     def __call__(self, params: PyTree, rng: jax.Array) -> jax.Array:
-        return self._sample(params, rng)
+        images, nfe = self._sample(params, rng)
+        if self.exp.config.sampling.method == 'ode':
+            self._last_nfe = int(jax.device_get(nfe))
+        return images
 
 
 def sample_batches(exp: Experiment, params: PyTree, num_samples: int, batch_size: int, seed: int,

@@ -1,7 +1,7 @@
 """Exact log-likelihoods through the probability-flow ODE (Song et al. 2021, Appendix D.2), on device.
 
 log p_0(x(0)) = log p_T(x(T)) + int_0^T div f~(x(t), t) dt with f~ = f - g^2 s / 2 (eq. 39), solved
-jointly for x and the integral with `jax.experimental.ode.odeint` from eps to T. The divergence is
+jointly for x and the integral with `sde_jax.ode.dopri5` from eps to T. The divergence is
 the Hutchinson-Skilling estimate E[v^T (df~/dx) v] with Rademacher or Gaussian probes v (K probes
 averaged, one Jacobian-vector product each, drawn once per solve so the ODE is deterministic), or the
 exact trace (D Jacobian-vector products with basis vectors; small images only).
@@ -17,10 +17,9 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental.ode import odeint
 
 from gen_runtime.errors import ConfigError
-from sde_jax.ode import NfeCounter, probability_flow_drift
+from sde_jax.ode import dopri5, probability_flow_drift
 from sde_jax.sde import SDE, ScoreFn
 
 ESTIMATORS = ('rademacher', 'gaussian', 'exact')
@@ -65,20 +64,19 @@ def ode_log_likelihood(sde: SDE, score_fn: ScoreFn, x: jax.Array, rng: jax.Array
                        estimator: str = 'rademacher', num_probes: int = 1, rtol: float = 1e-5,
                        atol: float = 1e-5, eps: float = 1e-5,
                        prior_logp: Callable[[jax.Array], jax.Array] | None = None,
-                       counter: NfeCounter | None = None,
-                       probes: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-    """(log p(x) in nats per example, x(T)) for model-space data x of shape (B, ...).
+                       probes: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(log p(x) in nats per example, x(T), NFE per example) for model-space data x of shape (B, ...).
 
-    Each example is its own ODE (odeint is vmapped over the batch), so its result, its adaptive steps
-    and its error control do not depend on the other rows of the batch (e.g. padding). `prior_logp`
-    defaults to the SDE's prior; `counter` counts the solver's drift evaluations (the batch's
-    maximum over examples); `probes` (K, *x.shape) replaces the probes drawn from `rng`.
+    Each example is its own ODE (the solver is vmapped over the batch), so its result, its adaptive
+    steps, its error control and its count of drift evaluations do not depend on the other rows of
+    the batch (e.g. padding). `prior_logp` defaults to the SDE's prior; `probes` (K, *x.shape)
+    replaces the probes drawn from `rng`.
     """
-    drift = probability_flow_drift(sde, score_fn, eps)
+    drift = probability_flow_drift(sde, score_fn)
     if probes is None and estimator != 'exact':
         probes = draw_probes(rng, estimator, num_probes, x.shape)
 
-    def solve(x1: jax.Array, probes1: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+    def solve(x1: jax.Array, probes1: jax.Array | None) -> tuple[jax.Array, jax.Array, jax.Array]:
         """One example as a batch of one: x1 (1, ...), probes1 (K, 1, ...)."""
         divergence = exact_divergence if probes1 is None else hutchinson_divergence(probes1)
 
@@ -88,17 +86,14 @@ def ode_log_likelihood(sde: SDE, score_fn: ScoreFn, x: jax.Array, rng: jax.Array
             dy, jvp = jax.linearize(lambda v: drift(v, t), y)
             return dy, divergence(jvp, y)
 
-        if counter is not None:
-            dynamics = counter.wrap(dynamics)
-        init = (x1, jnp.zeros((1,), jnp.float32))
-        path = odeint(dynamics, init, jnp.array([eps, sde.T]), rtol=rtol, atol=atol)
-        return jax.tree.map(lambda a: a[-1], path)
+        solution = dopri5(dynamics, (x1, jnp.zeros((1,), jnp.float32)), eps, sde.T, rtol=rtol, atol=atol)
+        return (*solution.y, solution.nfe)
 
     per_example_probes = None if probes is None else jnp.swapaxes(probes, 0, 1)[:, :, None]
-    z, delta = jax.vmap(solve)(x[:, None], per_example_probes)
+    z, delta, nfe = jax.vmap(solve)(x[:, None], per_example_probes)
     z, delta = z[:, 0], delta[:, 0]
     logp = (prior_logp or sde.prior_logp)(z) + delta
-    return logp, z
+    return logp, z, nfe
 
 
 def bits_per_dim(logp: jax.Array, dims: int, levels: int, model_scale: float) -> jax.Array:

@@ -1,73 +1,116 @@
-"""The probability-flow ODE (Song et al. 2021, eq. 13) solved on device with `jax.experimental.ode.odeint`.
+"""The probability-flow ODE (Song et al. 2021, eq. 13) solved on device, with its cost counted.
 
-odeint is adaptive Dormand-Prince RK45; the whole batch is one ODE state, as in the original code.
-`NfeCounter` counts the drift evaluations the solver makes: each evaluation calls a host function
-without arguments (`jax.debug.callback`, asynchronous, once per evaluation whatever the number of
-devices), because odeint does not return its step count.
+`dopri5` is adaptive Dormand-Prince RK5(4), the method of the original code's scipy RK45, as one
+`lax.while_loop` built from `jax.experimental.ode`'s own pieces: its Dormand-Prince step, error norm and
+initial step (Hairer, Norsett & Wanner, II.4), with scipy's step-size rule (`step_factor`). It differs from
+`jax.experimental.ode.odeint` in two ways that the probability-flow ODE needs:
+  - the last step is shortened to end exactly at t1, as scipy does. odeint steps past t1 and
+    interpolates back; past t = eps -> 0 its stages reach t < 0, where VP-type SDEs have no std, and
+    clamping the time there gave those stages the wrong dynamics: samples 10-30x less accurate than
+    scipy's at the same tolerance (measured against the closed-form flow of Gaussian data);
+  - the number of function evaluations is carried in the loop and returned, so counting costs no
+    host callback (which synchronises the device on a GPU).
+The whole batch is one ODE state when sampling, as in the original; likelihoods solve one ODE per
+example (vmapped: each example has its own steps and its own count).
 """
 
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.experimental.ode import odeint
+from jax.experimental.ode import initial_step_size, mean_error_ratio, runge_kutta_step
+from jax.flatten_util import ravel_pytree
 
 from sde_jax.sampling import denoise
 from sde_jax.sde import SDE, ScoreFn
 
 Drift = Callable[[jax.Array, jax.Array], jax.Array]
+# Stages of a Dormand-Prince step that need a new evaluation (the first reuses the last one's: FSAL),
+# and the evaluations before the first step (f(y0) and the initial step-size probe).
+STAGES_PER_STEP = 6
+STARTUP_EVALUATIONS = 2
+SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
 
 
-class NfeCounter:
-    """Counts the function evaluations of the jitted solvers it `wrap`s (read after the result is ready)."""
+class OdeSolution(NamedTuple):
+    """The state at t1 and what it cost."""
 
-    def __init__(self) -> None:
-        self.count = 0
-
-    def _increment(self) -> None:
-        self.count += 1
-
-    def wrap(self, fn: Callable) -> Callable:
-        def counted(*args: jax.Array) -> jax.Array:
-            jax.debug.callback(self._increment)
-            return fn(*args)
-
-        return counted
-
-    def read_and_reset(self) -> int:
-        jax.effects_barrier()
-        count, self.count = self.count, 0
-        return count
+    y: Any
+    nfe: jax.Array  # function evaluations (int32)
+    steps: jax.Array  # accepted steps
+    rejected: jax.Array  # rejected steps
 
 
-def probability_flow_drift(sde: SDE, score_fn: ScoreFn, t_min: float) -> Drift:
-    """(x, t) -> f(x, t) - g(t)^2 s(x, t) / 2 with t a scalar, clamped to [t_min, T].
+def step_factor(ratio: jax.Array, accepted: jax.Array, after_rejection: jax.Array) -> jax.Array:
+    """Next step / this step, scipy's RK45 rule: 0.9 ratio^(-1/5), within [0.2, 10]; no growth right
+    after a rejection (jax's odeint never shrinks an accepted step, which makes it less accurate)."""
+    factor = jnp.where(ratio == 0, MAX_FACTOR, SAFETY * jnp.where(ratio == 0, 1.0, ratio) ** (-1.0 / 5.0))
+    grown = jnp.where(after_rejection, jnp.minimum(1.0, factor), jnp.minimum(MAX_FACTOR, factor))
+    return jnp.where(accepted, grown, jnp.maximum(MIN_FACTOR, factor))
 
-    odeint's last step overshoots the final time and is interpolated back; without the clamp its
-    stages would evaluate the SDE beyond its time range (for VP-type SDEs at t < 0 the std is NaN,
-    which silently stops the solver short of the final time).
+
+def dopri5(fn: Callable[[Any, jax.Array], Any], y0: Any, t0: float, t1: float, *, rtol: float, atol: float,
+           max_steps: int = 100_000) -> OdeSolution:
+    """y(t1) of dy/dt = fn(y, t), y(t0) = y0, for a pytree y; t1 < t0 integrates backwards.
+
+    Steps whose error ratio (scipy's RMS norm of err / (atol + rtol max(|y|, |y_new|))) exceeds 1
+    are rejected and retried smaller. fn is only called at times in [min(t0, t1), max(t0, t1)]
+    (the initial step-size probe is clamped there).
     """
+    flat0, unravel = ravel_pytree(y0)
+    lo, hi = min(t0, t1), max(t0, t1)
+    direction = 1.0 if t1 > t0 else -1.0
+
+    def f(y: jax.Array, s: jax.Array) -> jax.Array:  # in s = direction * t, increasing
+        t = jnp.clip(direction * s, lo, hi)
+        return direction * ravel_pytree(fn(unravel(y), t))[0]
+
+    s0, s1 = direction * t0, direction * t1
+    f0 = f(flat0, jnp.asarray(s0, flat0.dtype))
+    h0 = jnp.minimum(initial_step_size(f, s0, flat0, 4, rtol, atol, f0), s1 - s0)
+
+    def running(state: tuple) -> jax.Array:
+        s, _, _, _, _, steps, rejected = state
+        return (s < s1) & (steps + rejected < max_steps)
+
+    def step(state: tuple) -> tuple:
+        s, y, fy, h, just_rejected, steps, rejected = state
+        last = h >= s1 - s
+        h = jnp.where(last, s1 - s, h)
+        y_new, f_new, error, _ = runge_kutta_step(f, y, fy, s, h)
+        ratio = mean_error_ratio(error, rtol, atol, y, y_new)
+        accept = ratio <= 1.0
+        h_next = h * step_factor(ratio, accept, just_rejected)
+        return (jnp.where(accept, jnp.where(last, s1, s + h), s), jnp.where(accept, y_new, y),
+                jnp.where(accept, f_new, fy), h_next, ~accept, steps + accept, rejected + (1 - accept))
+
+    zero = jnp.zeros((), jnp.int32)
+    init = (jnp.asarray(s0, flat0.dtype), flat0, f0, h0.astype(flat0.dtype), jnp.array(False), zero, zero)
+    _, y, _, _, _, steps, rejected = jax.lax.while_loop(running, step, init)
+    nfe = STARTUP_EVALUATIONS + STAGES_PER_STEP * (steps + rejected)
+    return OdeSolution(unravel(y), nfe, steps, rejected)
+
+
+def probability_flow_drift(sde: SDE, score_fn: ScoreFn) -> Drift:
+    """(x, t) -> f(x, t) - g(t)^2 s(x, t) / 2 (eq. 13) with t a scalar."""
     reverse = sde.reverse(score_fn, probability_flow=True)
 
     def drift(x: jax.Array, t: jax.Array) -> jax.Array:
-        return reverse.sde(x, jnp.full(x.shape[:1], jnp.clip(t, t_min, sde.T)))[0]
+        return reverse.sde(x, jnp.full(x.shape[:1], t))[0]
 
     return drift
 
 
 def ode_sample(sde: SDE, score_fn: ScoreFn, shape: tuple[int, ...], rng: jax.Array, *, rtol: float = 1e-5,
                atol: float = 1e-5, eps: float = 1e-3, denoise_last: bool = True,
-               counter: NfeCounter | None = None, init: jax.Array | None = None) -> jax.Array:
-    """Samples by integrating the probability-flow ODE from a prior sample at T back to eps.
+               init: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """(samples, NFE): the probability-flow ODE integrated from a prior sample at T back to eps.
 
-    `init` replaces the prior sample drawn from `rng` (e.g. to follow a given latent code)."""
-    drift = probability_flow_drift(sde, score_fn, eps)
-
-    def backwards(x: jax.Array, s: jax.Array) -> jax.Array:  # s = -t increases from -T to -eps
-        return -drift(x, -s)
-
-    if counter is not None:
-        backwards = counter.wrap(backwards)
+    `init` replaces the prior sample drawn from `rng` (e.g. to follow a given latent code). NFE counts
+    the drift evaluations of the solver, plus one for the final denoising step if any."""
     x = sde.prior_sampling(rng, shape) if init is None else init
-    x = odeint(backwards, x, jnp.array([-sde.T, -eps]), rtol=rtol, atol=atol)[-1]
-    return denoise(sde, score_fn, x, jnp.full(shape[:1], eps)) if denoise_last else x
+    solution = dopri5(probability_flow_drift(sde, score_fn), x, sde.T, eps, rtol=rtol, atol=atol)
+    if not denoise_last:
+        return solution.y, solution.nfe
+    return denoise(sde, score_fn, solution.y, jnp.full(shape[:1], eps)), solution.nfe + 1

@@ -129,7 +129,7 @@ class VESDE(SDE):
     # Marginal std of x(t) given x(0): 'exact' sqrt(sigma(t)^2 - sigma_min^2) (eq. 31), or 'sigma'
     # sigma(t), as the original code perturbs data (x(0) is taken to carry sigma_min noise already);
     # models trained one way must be sampled and scored the same way.
-    marginal_std: str = 'exact'
+    marginal_std: str = flax.struct.field(pytree_node=False, default='exact')
 
     def log_ratio(self) -> jax.Array:
         return jnp.log(self.sigma_max / self.sigma_min)

@@ -23,7 +23,7 @@ def _log_likelihood(sde, dist: DiagonalMixture, x: jax.Array, rng: jax.Array, es
     With the exact prior the only error left is the solver's (the SDE's N(0, std(T)^2) prior differs
     from p_T by a modelling error that is not under test here).
     """
-    logp, _ = ode_log_likelihood(sde, functools.partial(dist.score, sde), x, rng, estimator=estimator,
+    logp, _, _ = ode_log_likelihood(sde, functools.partial(dist.score, sde), x, rng, estimator=estimator,
                                  num_probes=num_probes, rtol=TOL, atol=TOL, eps=EPS,
                                  prior_logp=lambda z: dist.log_density(sde, z, jnp.full(z.shape[:1], sde.T)))
     return logp

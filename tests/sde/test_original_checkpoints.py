@@ -21,7 +21,7 @@ from configs.sde import cifar10_ddpmpp_continuous, cifar10_ncsnpp_continuous
 from gen_runtime import trainer
 from sde_jax.experiment import init_only_task, make_experiment
 from sde_jax.likelihood import bits_per_dim, ode_log_likelihood
-from sde_jax.ode import NfeCounter, ode_sample
+from sde_jax.ode import ode_sample
 from sde_jax.weights import import_weights
 
 FIXTURES = Path(__file__).parent / 'fixtures' / 'score_sde_pytorch'
@@ -135,18 +135,16 @@ def test_probability_flow_sample_equals_the_original_ode_sampler(imported):
     are measured against a converged solve (ours at 1e-8). The random networks drive samples to
     |x| ~ 500, so agreement is measured relative to the largest value."""
     name, ref, exp, state = imported
-    counter = NfeCounter()
     z = jnp.asarray(nhwc(ref['ode_z']))
 
-    def solve(tol: float) -> np.ndarray:
+    def solve(tol: float) -> tuple[np.ndarray, int]:
         fn = jax.jit(lambda init: ode_sample(exp.sde, exp.score_fn(state.ema_params), z.shape, jax.random.key(0),
-                                             rtol=tol, atol=tol, eps=1e-3, denoise_last=False, counter=counter,
-                                             init=init))
-        return np.asarray(fn(z))
+                                             rtol=tol, atol=tol, eps=1e-3, denoise_last=False, init=init))
+        x, nfe = fn(z)
+        return np.asarray(x), int(nfe)
 
-    ours = solve(1e-5)
-    nfe = counter.read_and_reset()
-    converged = solve(1e-8)
+    ours, nfe = solve(1e-5)
+    converged, _ = solve(1e-8)
     theirs = nhwc(ref['ode_x'])
     their_error, our_error = close(theirs, converged), close(ours, converged)
     print(f'{name}: ODE sample NFE ours {nfe}, original {int(ref["ode_nfe"])}; error relative to the largest value: '
@@ -159,13 +157,12 @@ def test_probability_flow_sample_equals_the_original_ode_sampler(imported):
 
 def test_exact_divergence_bits_per_dim_equal_the_original(imported):
     name, ref, exp, state = imported
-    counter = NfeCounter()
     x = jnp.asarray(nhwc(ref['lik_data']))
-    logp, _ = ode_log_likelihood(exp.sde, exp.score_fn(state.ema_params), x, jax.random.key(0), estimator='exact',
-                                 rtol=1e-5, atol=1e-5, eps=1e-5, counter=counter)
+    logp, _, nfe = ode_log_likelihood(exp.sde, exp.score_fn(state.ema_params), x, jax.random.key(0),
+                                      estimator='exact', rtol=1e-5, atol=1e-5, eps=1e-5)
     bpd = bits_per_dim(logp, int(np.prod(x.shape[1:])), 256, exp.model_scale())
     print(f'{name}: exact bpd ours {np.asarray(bpd)}, original {ref["lik_bpd_exact"]}; NFE ours '
-          f'{counter.read_and_reset()}, original {int(ref["lik_nfe_exact"])}')
+          f'{int(nfe[0])}, original {int(ref["lik_nfe_exact"])}')
     np.testing.assert_allclose(bpd, ref['lik_bpd_exact'], atol=1e-3)
 
 
@@ -180,7 +177,7 @@ def test_rademacher_bits_per_dim_equal_the_original_with_its_probes(imported):
 
     @jax.jit
     def bpd(probe: jax.Array) -> jax.Array:
-        logp, _ = ode_log_likelihood(exp.sde, score, x, jax.random.key(0), rtol=1e-5, atol=1e-5, eps=1e-5,
+        logp, _, _ = ode_log_likelihood(exp.sde, score, x, jax.random.key(0), rtol=1e-5, atol=1e-5, eps=1e-5,
                                      probes=probe[None])
         return bits_per_dim(logp, dims, 256, exp.model_scale())
 

@@ -33,6 +33,12 @@ def cizsl(tmp_path_factory):
     return _train('cizsl', tmp_path_factory)
 
 
+# ZSL top-1 (%) over seeds 0-2 on this problem, mean and spread (docs/zsl.md, the command there): the
+# bound below is 3 spreads under the mean, as one seed's result varies across machines of this kind
+# (CIZSL's seed 0 gave 77.7% on one where the docs' run gave more).
+MEASURED_TOP1 = {'gazsl': (91.00, 1.19), 'cizsl': (81.78, 2.99)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('variant', ['gazsl', 'cizsl'])
 def test_far_above_chance_and_near_the_oracle(variant, request):
@@ -42,7 +48,8 @@ def test_far_above_chance_and_near_the_oracle(variant, request):
     accuracy = results[0].metrics['zsl_top1']
     assert oracle > 95.0
     assert accuracy > 7 * chance, f'{config.model.variant}: {accuracy:.1f}% on unseen classes (chance {chance}%)'
-    assert accuracy > oracle - 20.0, f'{config.model.variant}: {accuracy:.1f}% vs the oracle {oracle:.1f}%'
+    mean, spread = MEASURED_TOP1[variant]
+    assert accuracy > mean - 3 * spread, f'{variant}: {accuracy:.1f}% vs {mean} +- {spread} (oracle {oracle:.1f}%)'
     assert results[0].metrics['gzsl_auc'] > 50.0
     assert results[0].details['selected_step'] % config.eval.every == 0
 
