@@ -1,7 +1,7 @@
 """Benchmark: bits/dim through the probability-flow ODE, on-device odeint against host-side scipy RK45.
 
-Ours: `sde_jax.likelihood.ode_log_likelihood`, one jitted call (jax.experimental.ode.odeint,
-Dormand-Prince, vmapped so that each example is its own ODE). Baseline, the original score_sde's
+Ours: `sde_jax.likelihood.ode_log_likelihood`, one jitted call (sde_jax.ode.dopri5, Dormand-Prince
+in a lax.while_loop, vmapped so that each example is its own ODE). Baseline, the original score_sde's
 approach: scipy.integrate.solve_ivp(method='RK45') on the host over the whole batch as one ODE,
 calling a jitted JAX function for the drift and the Hutchinson divergence at every evaluation. Same
 network (the MNIST tutorial U-Net; trained weights from --workdir if given, else a random init),
@@ -32,13 +32,17 @@ EPS = 1e-5
 
 
 def images(config, batch: int) -> tuple[np.ndarray, str]:
+    """The first `batch` dequantised test images of the config's data set, in [0, 1]."""
     if not os.environ.get('JAXGEN_DATA_ROOT'):
-        return np.random.default_rng(0).uniform(size=(batch, 28, 28, 1)).astype(np.float32), 'uniform noise'
+        side, channels = config.data.image_size, config.data.num_channels
+        return np.random.default_rng(0).uniform(size=(batch, side, side, channels)).astype(np.float32), \
+            'uniform noise'
     dataset = load_dataset(config, 'test')
     data = config.data.to_dict()
     data.update(dequantize=True)
     preprocess = image_preprocessor(type(config.data)(data), dataset.levels)
-    return preprocess(dataset.gather(np.arange(batch)), np.random.default_rng(0))['image'], 'MNIST test images'
+    return preprocess(dataset.gather(np.arange(batch)), np.random.default_rng(0))['image'], \
+        f'{config.data.path or config.data.name} test images'
 
 
 def scipy_log_likelihood(exp, params, x: np.ndarray, probes: jax.Array, tol: float) -> tuple[np.ndarray, int]:

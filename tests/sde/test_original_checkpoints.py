@@ -150,9 +150,8 @@ def test_probability_flow_sample_equals_the_original_ode_sampler(imported):
     print(f'{name}: ODE sample NFE ours {nfe}, original {int(ref["ode_nfe"])}; error relative to the largest value: '
           f'ours {our_error:.2e}, original {their_error:.2e}')
     assert close(ours, theirs) < 2e-3
-    # Not yet at least as accurate everywhere: on the VE fixture ours is ~2.3x further from the converged
-    # solution than scipy's RK45 (docs/sde.md); this bound keeps it from getting worse.
-    assert our_error <= 3.0 * their_error + 1e-6
+    # At least as accurate as scipy's RK45 (5% for our float32 state; measured: ours is closer on all three).
+    assert our_error <= 1.05 * their_error + 1e-7
 
 
 def test_exact_divergence_bits_per_dim_equal_the_original(imported):
