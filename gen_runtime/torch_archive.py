@@ -1,12 +1,15 @@
-"""Reads the tensors of a PyTorch zip archive (TorchScript `.pt` or `torch.save` `.pth`) without torch.
+"""Reads the tensors of a PyTorch file (TorchScript `.pt`, `torch.save` `.pth`/`.tar`) without torch.
 
-Both formats are a zip with `<prefix>/data.pkl`, a pickle whose tensors refer to raw storages stored
-as `<prefix>/data/<key>`. A restricted unpickler rebuilds each tensor as a numpy array, state dicts
-(`OrderedDict`s with `_metadata`) as dicts, `torch.save`d containers (dicts, lists, tuples, numbers,
-optimizer hyper-parameters) as themselves, and every other object (TorchScript modules) as a plain
-namespace of its attributes, so the library converts weights without importing torch and without
-running any code from the file. Anything else the pickle names (a class of a training script, say)
-is refused.
+torch.save since PyTorch 1.6, and TorchScript, write a zip with `<prefix>/data.pkl`, a pickle whose
+tensors refer to raw storages stored as `<prefix>/data/<key>`. Earlier torch.save (the "legacy" format,
+e.g. checkpoints of PyTorch 0.4 training scripts) writes consecutive pickles: a magic number, the
+protocol version, system info, the object (tensors refer to storages by key), the list of storage keys,
+then each storage's element count (int64, little-endian) and raw bytes. A restricted unpickler rebuilds
+each tensor as a numpy array, state dicts (`OrderedDict`s with `_metadata`) as dicts, `torch.save`d
+containers (dicts, lists, tuples, numbers, optimizer hyper-parameters) as themselves, and every other
+object (TorchScript modules) as a plain namespace of its attributes, so the library converts weights
+without importing torch and without running any code from the file. Anything else the pickle names (a
+class of a training script, say) is refused.
 """
 
 import pickle
@@ -65,7 +68,7 @@ def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple, stride: tuple
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: Any, archive: zipfile.ZipFile, prefix: str) -> None:
+    def __init__(self, file: Any, archive: zipfile.ZipFile | None = None, prefix: str = '') -> None:
         super().__init__(file)
         self._archive = archive
         self._prefix = prefix
@@ -97,8 +100,92 @@ class _Unpickler(pickle.Unpickler):
         return np.frombuffer(raw, storage_type.dtype, count=numel)
 
 
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """For the legacy format's header pickles and key list: plain values only."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise CheckpointError(f'the file refers to {module}.{name} where plain values are expected')
+
+
+class _LegacyStorage:
+    """A storage whose bytes follow the object pickle: filled in after it, by key."""
+
+    def __init__(self, dtype: np.dtype, numel: int) -> None:
+        self.array = np.empty(numel, dtype)
+
+
+class _LegacyUnpickler(_Unpickler):
+    def __init__(self, file: Any) -> None:
+        super().__init__(file)
+        self.storages: dict[str, _LegacyStorage] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == 'torch._utils' and name in ('_rebuild_tensor_v2', '_rebuild_tensor'):
+            return _PendingTensor
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid: tuple) -> Any:
+        kind, storage_type, key, _, numel, *view = pid
+        if kind != 'storage' or (view and view[0] is not None):
+            raise CheckpointError(f'unsupported storage reference {pid[:1] + pid[2:]!r} in the file')
+        if key not in self.storages:
+            self.storages[key] = _LegacyStorage(storage_type.dtype, numel)
+        return self.storages[key]
+
+
+class _PendingTensor:
+    """A tensor of the legacy format, made into an array once its storage is read."""
+
+    def __init__(self, storage: _LegacyStorage, offset: int, size: tuple, stride: tuple, *args: Any) -> None:
+        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+
+    def array(self) -> np.ndarray:
+        return _rebuild_tensor(self.storage.array, self.offset, self.size, self.stride)
+
+
+def _resolve(obj: Any) -> Any:
+    if isinstance(obj, _PendingTensor):
+        return obj.array()
+    if isinstance(obj, dict):
+        out = type(obj)((k, _resolve(v)) for k, v in obj.items())
+        if isinstance(obj, StateDict):
+            out.__dict__.update(obj.__dict__)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_resolve(v) for v in obj)
+    return obj
+
+
+def _load_legacy(f: Any) -> Any:
+    if _PlainUnpickler(f).load() != LEGACY_MAGIC:
+        raise CheckpointError('not a PyTorch file (no zip archive and no legacy magic number)')
+    _PlainUnpickler(f).load()  # protocol version
+    _PlainUnpickler(f).load()  # system info (endianness, type sizes)
+    unpickler = _LegacyUnpickler(f)
+    root = unpickler.load()
+    for key in _PlainUnpickler(f).load():
+        storage = unpickler.storages[key].array
+        (numel,) = np.frombuffer(f.read(8), '<i8')
+        data = f.read(int(numel) * storage.dtype.itemsize)
+        if numel != storage.size or len(data) != storage.nbytes:
+            raise CheckpointError(f'storage {key} is truncated or has {numel} elements where {storage.size} '
+                                  'are expected')
+        storage[:] = np.frombuffer(data, storage.dtype)
+    return _resolve(root)
+
+
 def load_archive(path: str) -> Any:
-    """The unpickled root object of a PyTorch zip archive, tensors as numpy arrays."""
+    """The unpickled root object of a PyTorch file (zip archive or legacy format), tensors as numpy arrays."""
+    if not zipfile.is_zipfile(path):
+        try:
+            with open(path, 'rb') as f:
+                return _load_legacy(f)
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError, KeyError) as e:
+            raise CheckpointError(f'{path} is neither a PyTorch zip archive nor a legacy torch.save file '
+                                  f'({type(e).__name__}: {e})') from e
     try:
         archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as e:

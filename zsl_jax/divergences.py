@@ -4,6 +4,12 @@ Sharma-Mittal (Elhoseiny & Elfeki, ICCV 2019, Eq. 6):
   SM_{a,b}(p || q) = 1 / (b - 1) [ (sum_k p_k^a q_k^(1-a))^((1-b)/(1-a)) - 1 ],
 with the limits Renyi (b -> 1), Tsallis (b = a), KL (a, b -> 1) and, at a = b = 1/2,
 2 (1 - sum_k sqrt(p_k q_k)), the Bhattacharyya-coefficient form CIZSL calls "Bhattacharyya".
+
+The CIZSL code (train_CIZSL.py, the run that produced the published numbers) raises the sum to
+(1 - a) / (1 - b) instead, the reciprocal exponent (`sharma_mittal_cizsl_code`). The two agree at
+a = b (Tsallis, Bhattacharyya) and differ elsewhere, in value and in the sign of the gradient with
+respect to the learned orders; near b = 1 the code's form does not tend to Renyi: with b = 0.9999 (its
+"Renyi" model 5) the exponent is ~10^4 (1 - a), the sum's power vanishes and every value is ~10^4.
 """
 
 import jax
@@ -20,6 +26,12 @@ def _alpha_sum(p: jax.Array, q: jax.Array, alpha: jax.Array, eps: float) -> jax.
 def sharma_mittal(p: jax.Array, q: jax.Array, alpha: jax.Array, beta: jax.Array, eps: float = 0.0) -> jax.Array:
     """SM_{alpha,beta}(p || q) over the last axis (alpha, beta != 1)."""
     return (_alpha_sum(p, q, alpha, eps) ** ((1.0 - beta) / (1.0 - alpha)) - 1.0) / (beta - 1.0)
+
+
+def sharma_mittal_cizsl_code(p: jax.Array, q: jax.Array, alpha: jax.Array, beta: jax.Array,
+                             eps: float = 0.0) -> jax.Array:
+    """1 / (b - 1) [ (sum_k p_k^a q_k^(1-a))^((1-a)/(1-b)) - 1 ]: Sharma-Mittal as the CIZSL code computes it."""
+    return (_alpha_sum(p, q, alpha, eps) ** ((1.0 - alpha) / (1.0 - beta)) - 1.0) / (beta - 1.0)
 
 
 def renyi(p: jax.Array, q: jax.Array, alpha: jax.Array, eps: float = 0.0) -> jax.Array:
@@ -43,13 +55,16 @@ def order_from_logit(logit: jax.Array) -> jax.Array:
 
 
 # Number of learned order parameters of each creativity divergence (alpha, beta).
-LEARNED_ORDERS = {'sharma_mittal': 2, 'renyi': 1, 'tsallis': 1, 'bhattacharyya': 0, 'kl': 0}
+LEARNED_ORDERS = {'sharma_mittal': 2, 'sharma_mittal_eq6': 2, 'renyi': 1, 'tsallis': 1, 'bhattacharyya': 0,
+                  'kl': 0}
 
 
 def divergence_from_uniform(name: str, logits: jax.Array, orders: jax.Array | None) -> jax.Array:
     """Per-sample divergence of softmax(logits) from the uniform distribution, as CIZSL's variants.
 
-    sharma_mittal (model 2): SM_{a,b}(p || u) with learned a, b; renyi (5): learned a (the original
+    sharma_mittal (model 2): SM_{a,b}(p || u) with learned a, b in the CIZSL code's form (the default:
+    it produced the published numbers); sharma_mittal_eq6: the same in the paper's Eq. 6 (textbook)
+    form; renyi (5): learned a (the original
     approximates it by SM with b = 0.9999; here the limit is exact); tsallis (4): learned a;
     bhattacharyya (3): SM_{1/2,1/2}(p || u); kl (1): KL(u || p), the original's mean log-posterior form
     (its cross-entropy from the uniform distribution minus log K). p gets the originals' +1e-5 inside
@@ -64,6 +79,8 @@ def divergence_from_uniform(name: str, logits: jax.Array, orders: jax.Array | No
         return sharma_mittal(p, uniform, 0.5, 0.5, PROB_EPS)
     alpha = order_from_logit(orders[0])
     if name == 'sharma_mittal':
+        return sharma_mittal_cizsl_code(p, uniform, alpha, order_from_logit(orders[1]), PROB_EPS)
+    if name == 'sharma_mittal_eq6':
         return sharma_mittal(p, uniform, alpha, order_from_logit(orders[1]), PROB_EPS)
     if name == 'renyi':
         return renyi(p, uniform, alpha, PROB_EPS)

@@ -8,7 +8,8 @@
   calibration lambda in [-2, 2) to the unseen classes' scores; integrate seen accuracy over unseen
   accuracy with the trapezoid rule.
 - GBU u / s / H (Xian et al.): kNN among generated features of all classes, per-class mean accuracy
-  on unseen and seen test features, and their harmonic mean.
+  on unseen and seen test features, and their harmonic mean (vote ties go to the query's own group,
+  as in GAZSL's train_GBU.py).
 """
 
 import dataclasses
@@ -83,6 +84,19 @@ def seen_unseen_curve(seen_scores: jax.Array, seen_labels: jax.Array, unseen_sco
     return acc_seen, acc_unseen
 
 
+def gbu_accuracies(unseen_x: jax.Array, unseen_y: jax.Array, seen_x: jax.Array, seen_y: jax.Array,
+                   gen_unseen: jax.Array, gen_seen: jax.Array, per_class: int, k: int,
+                   chunk: int = 256) -> tuple[jax.Array, jax.Array]:
+    """GBU (u, s): per-class mean kNN accuracy of unseen and seen test features among the generated
+    features of all classes. As in the original (GAZSL train_GBU.py), each query's own group comes
+    first in its gallery (unseen then seen for u, seen then unseen for s), so a vote tied between a
+    seen and an unseen class goes to the query's own group."""
+    num_classes = gen_unseen.shape[0] // per_class + gen_seen.shape[0] // per_class
+    pred_u = knn_vote(unseen_x, jnp.concatenate([gen_unseen, gen_seen]), per_class, num_classes, k, chunk)
+    pred_s = knn_vote(seen_x, jnp.concatenate([gen_seen, gen_unseen]), per_class, num_classes, k, chunk)
+    return accuracies(pred_u, unseen_y, num_classes)[1], accuracies(pred_s, seen_y, num_classes)[1]
+
+
 def area_under_curve(acc_seen: np.ndarray, acc_unseen: np.ndarray) -> float:
     """Seen accuracy integrated over unseen accuracy (trapezoid rule, in %), as the originals' AUC."""
     return float(np.trapezoid(y=acc_seen, x=acc_unseen) * 100.0)
@@ -133,12 +147,8 @@ class Evaluator:
             unit_rows(d['seen_x']) @ pivots.T, d['seen_y'], unit_rows(d['unseen_x']) @ pivots.T, d['unseen_y'],
             num_seen, jnp.asarray(self.lambdas))
         if s.gbu:
-            gallery = jnp.concatenate([gen_seen, gen_unseen])
-            all_classes = num_seen + num_unseen
-            pred_u = knn_vote(d['unseen_x'], gallery, n, all_classes, s.knn, s.chunk)
-            pred_s = knn_vote(d['seen_x'], gallery, n, all_classes, s.knn, s.chunk)
-            out['gbu_u'] = accuracies(pred_u, d['unseen_y'] + num_seen, all_classes)[1]
-            out['gbu_s'] = accuracies(pred_s, d['seen_y'], all_classes)[1]
+            out['gbu_u'], out['gbu_s'] = gbu_accuracies(d['unseen_x'], d['unseen_y'], d['seen_x'], d['seen_y'],
+                                                        gen_unseen, gen_seen, n, s.knn, s.chunk)
         return out
 
     def __call__(self, params: dict, key: jax.Array) -> Evaluation:

@@ -5,6 +5,8 @@ train: the evaluation protocol (`eval.protocol`) over `eval.seeds`: trains, sele
 eval: re-evaluates the trained models of a finished `train` on the test classes (eval_results.*).
 text_features: encodes the CUB Wikipedia articles with `text.encoder` and writes the class features
   (<workdir>/text_features_<encoder>.npz) for benchmark.text_path.
+import_weights: a generator and discriminator saved by the original CIZSL / GAZSL training scripts as
+  step 0 of <workdir>/seed_<seed>/best_on_test, which eval (eval.protocol=best_on_test) evaluates.
 tfidf_report: rebuilds TF-IDF from the same articles (<workdir>/tfidf.npz) and compares its vocabulary
   with the shipped 7551-term list (tfidf_report.json / .md).
 """
@@ -16,6 +18,7 @@ import ml_collections
 from zsl_jax import protocol, report
 from zsl_jax.data import load_problem
 from zsl_jax.synthetic import oracle_accuracy
+from zsl_jax.weights import import_weights
 
 
 def _write(config: ml_collections.ConfigDict, workdir: str, results: list[protocol.SeedResult], name: str) -> None:
@@ -52,4 +55,5 @@ MODES: dict[str, Callable[[ml_collections.ConfigDict, str], None]] = {
     'eval': evaluate,
     'text_features': text_features,
     'tfidf_report': tfidf_report,
+    'import_weights': import_weights,
 }

@@ -69,7 +69,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.cizsl = cizsl = ml_collections.ConfigDict()
     # Weight of the creativity (divergence-from-uniform) term; the run script's value per data set.
     cizsl.creativity_weight = 0.1
-    # 'sharma_mittal' (learned alpha, beta; the default model 2), 'kl', 'renyi', 'tsallis', 'bhattacharyya'.
+    # 'sharma_mittal' (learned alpha, beta; the default model 2, in the CIZSL code's form, exponent
+    # (1 - a)/(1 - b), which produced the published numbers), 'sharma_mittal_eq6' (the same with the
+    # paper's Eq. 6 exponent (1 - b)/(1 - a)), 'kl', 'renyi', 'tsallis', 'bhattacharyya'.
     cizsl.divergence = 'sharma_mittal'
     # Range of the interpolation weight a of t_h = a t_i + (1 - a) t_j.
     cizsl.mix_low = 0.2
@@ -127,6 +129,11 @@ def get_config() -> ml_collections.ConfigDict:
     text.stop_word_stage = 'stem'
     # Terms that occur in fewer articles than this are dropped from the TF-IDF vocabulary.
     text.min_df = 1
+
+    config.weights = weights = ml_collections.ConfigDict()
+    # --mode import_weights: a checkpoint of the original CIZSL / GAZSL training scripts (torch.save of
+    # state_dict_G, state_dict_D, it, ...); relative paths are under data.root.
+    weights.path = ''
 
     config.training.batch_size = 1000
     config.training.num_steps = 3000

@@ -23,7 +23,6 @@ from sde_jax.experiment import init_only_task, make_experiment
 from sde_jax.likelihood import bits_per_dim, ode_log_likelihood
 from sde_jax.ode import ode_sample
 from sde_jax.weights import import_weights
-from tests.conftest import run_python
 
 FIXTURES = Path(__file__).parent / 'fixtures' / 'score_sde_pytorch'
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,33 +211,3 @@ def test_a_config_that_does_not_match_the_checkpoint_is_refused_in_one_line(tmp_
     assert 'Traceback' not in result.stderr
     assert sorted(os.listdir(workdir)) == ['config.json']
 
-
-def test_an_imported_checkpoint_samples_evaluates_and_fine_tunes_through_main(tmp_path):
-    """main.py end to end on the VP fixture: import_weights, then an ODE sample, a likelihood run and
-    two fine-tuning steps from step 0 (8x8 digits stand in for CIFAR-10: no data set needed)."""
-    _, original = reference('vp')
-    m = original['model']
-    workdir = tmp_path / 'run'
-    args = ['main.py', '--config', 'configs/sde/cifar10_ddpmpp_continuous.py', '--workdir', str(workdir),
-            f'--config.weights.path={FIXTURES / "vp" / "checkpoint_1.pth"}',
-            f'--config.data.image_size={original["data"]["image_size"]}', '--config.data.source=digits',
-            '--config.data.path=', f'--config.model.nf={m["nf"]}',
-            f'--config.model.ch_mult=({",".join(map(str, m["ch_mult"]))})',
-            f'--config.model.num_res_blocks={m["num_res_blocks"]}',
-            f'--config.model.attn_resolutions=({m["attn_resolutions"][0]},)',
-            '--config.training.num_steps=2', '--config.training.batch_size=4', '--config.training.log_every=1',
-            '--config.training.checkpoint_every=2', '--config.sampling.method=ode', '--config.sampling.rtol=1e-3',
-            '--config.sampling.atol=1e-3', '--config.sampling.num_samples=2', '--config.sampling.batch_size=2',
-            '--config.likelihood.max_examples=2', '--config.likelihood.batch_size=2',
-            '--config.likelihood.rtol=1e-3', '--config.likelihood.atol=1e-3']
-    run_python(args + ['--mode', 'import_weights'])
-    run_python(args + ['--mode', 'sample'])
-    sampling = json.loads((workdir / 'sampling.json').read_text())
-    assert sampling['step'] == 0 and sampling['method'] == 'ode'
-    assert sampling['score_evaluations_per_batch'][0] > 2
-    run_python(args + ['--mode', 'likelihood'])
-    summary = json.loads((workdir / 'likelihood' / 'summary.json').read_text())
-    assert summary['step'] == 0 and np.isfinite(summary['bpd'])
-    run_python(args + ['--mode', 'train'])
-    logged = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
-    assert [r['step'] for r in logged] == [1, 2] and all(np.isfinite(r['loss']) for r in logged)

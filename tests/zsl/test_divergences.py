@@ -64,8 +64,11 @@ def test_divergences_from_uniform():
     orders = jnp.array([0.0, 1.0])  # alpha = 0.2 + 0.6 * 0.5 = 0.5, beta = 0.2 + 0.6 * sigmoid(1)
     beta = 0.2 + 0.6 / (1 + np.exp(-1.0))
     s = np.sum((p + d.PROB_EPS) ** 0.5 * 0.25**0.5, axis=1)
-    np.testing.assert_allclose(np.asarray(d.divergence_from_uniform('sharma_mittal', logits, orders)),
+    np.testing.assert_allclose(np.asarray(d.divergence_from_uniform('sharma_mittal_eq6', logits, orders)),
                                (s ** ((1 - beta) / 0.5) - 1) / (beta - 1), rtol=1e-5, atol=1e-6)
+    # The default is the CIZSL code's form, exponent (1 - a) / (1 - b) (train_CIZSL.py, model 2).
+    np.testing.assert_allclose(np.asarray(d.divergence_from_uniform('sharma_mittal', logits, orders)),
+                               (s ** (0.5 / (1 - beta)) - 1) / (beta - 1), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(d.divergence_from_uniform('tsallis', logits, orders)), (s - 1) / -0.5,
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(d.divergence_from_uniform('renyi', logits, orders)), np.log(s) / -0.5,
@@ -81,3 +84,23 @@ def test_learned_orders_stay_in_the_published_range():
 
 def test_minmax_normalized_mean_by_hand():
     assert float(d.minmax_normalized_mean(jnp.array([1.0, 3.0, 2.0, 5.0]))) == pytest.approx((0 + 0.5 + 0.25 + 1) / 4)
+
+
+def test_the_two_sharma_mittal_forms_differ_except_at_equal_orders():
+    """The code's exponent (1-a)/(1-b) and Eq. 6's (1-b)/(1-a): equal at a = b, different values and
+    opposite d/d(alpha) at a = 0.5, b = 0.6; at b = 0.9999 (the code's "Renyi") the code's form is ~1e4
+    for any posterior, Eq. 6's is Renyi's."""
+    p = jnp.array([[0.7, 0.2, 0.05, 0.05]])
+    u = jnp.full_like(p, 0.25)
+    for a in (0.3, 0.5):
+        np.testing.assert_allclose(np.asarray(d.sharma_mittal_cizsl_code(p, u, a, a)),
+                                   np.asarray(d.sharma_mittal(p, u, a, a)), rtol=1e-6)
+    code, eq6 = d.sharma_mittal_cizsl_code(p, u, 0.5, 0.6), d.sharma_mittal(p, u, 0.5, 0.6)
+    assert abs(float(code[0]) - float(eq6[0])) > 1e-3
+    grad_code = jax.grad(lambda a: d.sharma_mittal_cizsl_code(p, u, a, 0.6)[0])(0.5)
+    grad_eq6 = jax.grad(lambda a: d.sharma_mittal(p, u, a, 0.6)[0])(0.5)
+    assert float(grad_code) * float(grad_eq6) < 0
+    near_renyi = np.asarray(d.sharma_mittal_cizsl_code(jnp.concatenate([p, u]), jnp.concatenate([u, u]), 0.5, 0.9999))
+    np.testing.assert_allclose(near_renyi[0], 1e4, rtol=1e-3)
+    np.testing.assert_allclose(np.asarray(d.sharma_mittal(p, u, 0.5, 0.9999)), np.asarray(d.renyi(p, u, 0.5)),
+                               rtol=1e-3)
