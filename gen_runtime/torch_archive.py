@@ -101,6 +101,7 @@ class _Unpickler(pickle.Unpickler):
 
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+ZIP_MAGIC = b'PK\x03\x04'
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -179,13 +180,19 @@ def _load_legacy(f: Any) -> Any:
 
 def load_archive(path: str) -> Any:
     """The unpickled root object of a PyTorch file (zip archive or legacy format), tensors as numpy arrays."""
-    if not zipfile.is_zipfile(path):
+    try:
+        with open(path, 'rb') as f:
+            starts_as_zip = f.read(4) == ZIP_MAGIC
+    except OSError as e:
+        raise CheckpointError(f'{path} cannot be read ({e})') from e
+    if not starts_as_zip and not zipfile.is_zipfile(path):
         try:
             with open(path, 'rb') as f:
                 return _load_legacy(f)
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, KeyError) as e:
+            reason = ' '.join(str(e).split())
             raise CheckpointError(f'{path} is neither a PyTorch zip archive nor a legacy torch.save file '
-                                  f'({type(e).__name__}: {e})') from e
+                                  f'({type(e).__name__}: {reason})') from e
     try:
         archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as e:

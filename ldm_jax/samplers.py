@@ -8,8 +8,8 @@ device count (jax's threefry is partitionable: a sharded draw equals the unshard
   ('fixed_small') or beta_t ('fixed_large') and no noise at the last step.
 - DDIM (Song et al. 2021, eq. 12): x_prev = sqrt(abar_prev) x_0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z
   with sigma = eta sqrt((1 - abar_prev)/(1 - abar_t)) sqrt(1 - abar_t/abar_prev), on a subsequence of
-  timesteps spaced 'uniform' or 'quad' as latent diffusion does (its indices are shifted by +1 and the
-  last step goes to abar_0).
+  timesteps spaced 'uniform' (exactly the steps asked for), 'uniform_ldm' or 'quad' (latent diffusion's
+  own; its indices are shifted by +1 and the last step goes to abar_0).
 """
 
 from collections.abc import Callable
@@ -23,19 +23,27 @@ from ldm_jax.diffusion import model_log_variance, q_posterior
 from ldm_jax.schedule import Schedule, extract
 
 Denoiser = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
-SPACINGS = ('uniform', 'quad')
+SPACINGS = ('uniform', 'uniform_ldm', 'quad')
 
 
 def ddim_timesteps(spacing: str, num_steps: int, num_timesteps: int) -> np.ndarray:
-    """Ascending timestep indices of a DDIM run: latent diffusion's `make_ddim_timesteps` (+1 shift).
+    """Ascending timestep indices of a DDIM run, after latent diffusion's `make_ddim_timesteps` (+1 shift).
 
-    'uniform': 1, 1 + c, 1 + 2c, ... with c = T // num_steps (exactly num_steps of them);
-    'quad': floor(linspace(0, sqrt(0.8 T), num_steps)^2) + 1.
+    'uniform': 1, 1 + c, 1 + 2c, ... with c = T // num_steps, exactly num_steps of them;
+    'uniform_ldm': the original's own, every c-th index below T: ceil(T / c) steps, more than num_steps
+      when it does not divide T (30 -> 31, 64 -> 67);
+    'quad': floor(linspace(0, sqrt(0.8 T), num_steps)^2) + 1, the original's (it repeats step 1 when
+      the first squares fall below 2, e.g. at 50 steps: that step stays at the same noise level and
+      leaves x unchanged unless x_0 is clipped).
     """
     if num_steps < 1:
         raise ConfigError(f'sampling.num_steps={num_steps} must be at least 1')
+    if spacing in ('uniform', 'uniform_ldm') and num_steps > num_timesteps:
+        raise ConfigError(f'sampling.num_steps={num_steps} is more DDIM steps than the {num_timesteps} timesteps')
     if spacing == 'uniform':
         steps = np.arange(num_steps) * (num_timesteps // num_steps) + 1
+    elif spacing == 'uniform_ldm':
+        steps = np.arange(0, num_timesteps, num_timesteps // num_steps) + 1
     elif spacing == 'quad':
         steps = (np.linspace(0, np.sqrt(num_timesteps * 0.8), num_steps) ** 2).astype(np.int64) + 1
     else:

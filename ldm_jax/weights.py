@@ -1,6 +1,8 @@
 """Importing PyTorch weights into a workdir: `--mode import_weights` (the UNet) and `import_autoencoder`.
 
-The state dict is read from an .npz or .safetensors file (numpy, no torch): latent diffusion's layout
+The state dict is read from an .npz or .safetensors file (numpy, no torch), or from a diffusers
+`save_pretrained` folder (config.json checked against the run's config, see ldm_jax.diffusers_folder):
+latent diffusion's layout
 (`model.diffusion_model.*` with its `model_ema.*` copy, `first_stage_model.*`, or a stand-alone VQGAN with
 weights.prefix='') or diffusers' (UNet2DModel / VQModel). A PyTorch-pickled .ckpt is turned into an npz once,
 outside this library, with:
@@ -22,7 +24,7 @@ from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.imported import save_imported_state
 from gen_runtime.train_state import TrainState
 from gen_runtime.trainer import TrainTask
-from ldm_jax import convert
+from ldm_jax import convert, diffusers_folder
 from ldm_jax.autoencoder_task import autoencoder_task
 from ldm_jax.data import image_shape
 from ldm_jax.diffusion_task import diffusion_task
@@ -60,7 +62,17 @@ def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
     w, space = config.weights, data_space(config)
     if w.layout not in LAYOUTS:
         raise ConfigError(f'weights.layout={w.layout!r} is not one of {", ".join(LAYOUTS)}')
-    sd = read_state_dict(resolve_data_path(config, w.path))
+    path = resolve_data_path(config, w.path)
+    if os.path.isdir(path):
+        cfg, sd = diffusers_folder.read_folder(path)
+        settings = diffusers_folder.unet_settings(cfg)
+        if config.diffusion.label_dropout > 0 and settings['num_classes']:
+            settings['num_classes'] -= 1  # the null label's row
+        diffusers_folder.check_against_config(settings, config.model, 'model', skip=('dropout',))
+        if w.layout != 'diffusers':
+            raise ConfigError(f'weights.path {path} is a diffusers folder: pass --config.weights.layout=diffusers')
+    else:
+        sd = read_state_dict(path)
     unet = unet_from_config(config, space.shape[-1])
     labels = jnp.zeros((1,), jnp.int32) if unet.num_classes else None
     shapes = convert.param_shapes(unet, jnp.zeros((1, *space.shape)), jnp.zeros((1,), jnp.int32), labels)
@@ -88,7 +100,15 @@ def import_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
     w, shape = config.weights, image_shape(config)
     if w.layout not in LAYOUTS:
         raise ConfigError(f'weights.layout={w.layout!r} is not one of {", ".join(LAYOUTS)}')
-    sd = read_state_dict(resolve_data_path(config, w.path))
+    path = resolve_data_path(config, w.path)
+    if os.path.isdir(path):
+        cfg, sd = diffusers_folder.read_folder(path)
+        diffusers_folder.check_against_config(diffusers_folder.vq_settings(cfg, shape[0]), config.autoencoder,
+                                              'autoencoder')
+        if w.layout != 'diffusers':
+            raise ConfigError(f'weights.path {path} is a diffusers folder: pass --config.weights.layout=diffusers')
+    else:
+        sd = read_state_dict(path)
     shapes = convert.param_shapes(autoencoder_from_config(config), jnp.zeros((1, *shape)))
     if w.layout == 'diffusers':
         params = convert.vq_from_diffusers(sd, shapes)

@@ -47,6 +47,8 @@ def get_config() -> ml_collections.ConfigDict:
     model.scale_shift_norm = False
     # GroupNorm epsilon (openaimodel: 1e-5; DDPM's TF code: 1e-6).
     model.norm_eps = 1e-5
+    # GroupNorm groups (the originals: 32; diffusers' norm_num_groups); every width must be a multiple.
+    model.norm_groups = 32
     # Sinusoidal time embedding: [cos, sin] order and frequency denominator dim/2 - freq_shift
     # (openaimodel: True, 0; DDPM's TF code: False, 1).
     model.flip_sin_to_cos = True
@@ -98,6 +100,8 @@ def get_config() -> ml_collections.ConfigDict:
     classifier.num_heads = 1
     classifier.num_head_channels = 64
     classifier.scale_shift_norm = True
+    # GroupNorm groups, as model.norm_groups.
+    classifier.norm_groups = 32
     # Train on timesteps t < max_timestep only (0: all); guidance then applies at those t.
     classifier.max_timestep = 0
 
@@ -113,6 +117,8 @@ def get_config() -> ml_collections.ConfigDict:
     ae.embed_dim = 3
     ae.num_codes = 8192
     ae.dropout = 0.0
+    # GroupNorm groups, as model.norm_groups.
+    ae.norm_groups = 32
     # Commitment weight beta; legacy_beta puts it on the codebook term instead (taming's default).
     ae.beta = 0.25
     ae.legacy_beta = False
@@ -140,7 +146,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.sampling = sampling = ml_collections.ConfigDict()
     # 'ddim' or 'ddpm' (ancestral, all num_timesteps steps).
     sampling.method = 'ddim'
-    # DDIM steps, their spacing ('uniform' or 'quad') and eta (0: deterministic).
+    # DDIM steps, their spacing and eta (0: deterministic). Spacing: 'uniform' (exactly num_steps steps,
+    # every (T // num_steps)-th), 'uniform_ldm' (latent diffusion's make_ddim_timesteps: every
+    # (T // num_steps)-th index below T, so ceil(T / (T // num_steps)) steps: 30 -> 31, 64 -> 67) or
+    # 'quad' (latent diffusion's quadratic spacing).
     sampling.num_steps = 50
     sampling.spacing = 'uniform'
     sampling.eta = 0.0

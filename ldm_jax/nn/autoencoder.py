@@ -20,12 +20,12 @@ from ldm_jax.nn.quantizer import VectorQuantizer
 NORM_EPS = 1e-6  # the autoencoder's GroupNorm epsilon (model.py's Normalize)
 
 
-def _res(channels: int, dropout: float, name: str) -> ResBlock:
-    return ResBlock(channels, dropout, NORM_EPS, zero_init_last=False, name=name)
+def _res(channels: int, dropout: float, groups: int, name: str) -> ResBlock:
+    return ResBlock(channels, dropout, NORM_EPS, zero_init_last=False, norm_groups=groups, name=name)
 
 
-def _attn(name: str) -> AttentionBlock:
-    return AttentionBlock(1, NORM_EPS, zero_init_last=False, name=name)
+def _attn(groups: int, name: str) -> AttentionBlock:
+    return AttentionBlock(1, NORM_EPS, zero_init_last=False, norm_groups=groups, name=name)
 
 
 class Encoder(nn.Module):
@@ -35,6 +35,7 @@ class Encoder(nn.Module):
     attn_resolutions: Sequence[int] = ()
     z_channels: int = 3
     dropout: float = 0.0
+    norm_groups: int = 32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -42,16 +43,16 @@ class Encoder(nn.Module):
         resolution = x.shape[1]
         for level, mult in enumerate(self.ch_mult):
             for i in range(self.num_res_blocks):
-                h = _res(self.ch * mult, self.dropout, f'down_{level}_res_{i}')(h, None, train)
+                h = _res(self.ch * mult, self.dropout, self.norm_groups, f'down_{level}_res_{i}')(h, None, train)
                 if resolution in self.attn_resolutions:
-                    h = _attn(f'down_{level}_attn_{i}')(h)
+                    h = _attn(self.norm_groups, f'down_{level}_attn_{i}')(h)
             if level != len(self.ch_mult) - 1:
                 h = Downsample(h.shape[-1], asymmetric=True, name=f'down_{level}_downsample')(h)
                 resolution //= 2
-        h = _res(h.shape[-1], self.dropout, 'mid_res_0')(h, None, train)
-        h = _attn('mid_attn')(h)
-        h = _res(h.shape[-1], self.dropout, 'mid_res_1')(h, None, train)
-        return conv(self.z_channels, 3, 'conv_out')(nn.silu(group_norm(NORM_EPS, 'norm_out')(h)))
+        h = _res(h.shape[-1], self.dropout, self.norm_groups, 'mid_res_0')(h, None, train)
+        h = _attn(self.norm_groups, 'mid_attn')(h)
+        h = _res(h.shape[-1], self.dropout, self.norm_groups, 'mid_res_1')(h, None, train)
+        return conv(self.z_channels, 3, 'conv_out')(nn.silu(group_norm(NORM_EPS, 'norm_out', self.norm_groups)(h)))
 
 
 class Decoder(nn.Module):
@@ -61,24 +62,26 @@ class Decoder(nn.Module):
     attn_resolutions: Sequence[int] = ()
     out_channels: int = 3
     dropout: float = 0.0
+    norm_groups: int = 32
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = False, features_only: bool = False) -> jax.Array:
         """The image; with `features_only`, what enters the output convolution (after GroupNorm and SiLU)."""
         h = conv(self.ch * self.ch_mult[-1], 3, 'conv_in')(z)
-        h = _res(h.shape[-1], self.dropout, 'mid_res_0')(h, None, train)
-        h = _attn('mid_attn')(h)
-        h = _res(h.shape[-1], self.dropout, 'mid_res_1')(h, None, train)
+        h = _res(h.shape[-1], self.dropout, self.norm_groups, 'mid_res_0')(h, None, train)
+        h = _attn(self.norm_groups, 'mid_attn')(h)
+        h = _res(h.shape[-1], self.dropout, self.norm_groups, 'mid_res_1')(h, None, train)
         resolution = z.shape[1]
         for level in reversed(range(len(self.ch_mult))):
             for i in range(self.num_res_blocks + 1):
-                h = _res(self.ch * self.ch_mult[level], self.dropout, f'up_{level}_res_{i}')(h, None, train)
+                block = _res(self.ch * self.ch_mult[level], self.dropout, self.norm_groups, f'up_{level}_res_{i}')
+                h = block(h, None, train)
                 if resolution in self.attn_resolutions:
-                    h = _attn(f'up_{level}_attn_{i}')(h)
+                    h = _attn(self.norm_groups, f'up_{level}_attn_{i}')(h)
             if level:
                 h = Upsample(h.shape[-1], name=f'up_{level}_upsample')(h)
                 resolution *= 2
-        h = nn.silu(group_norm(NORM_EPS, 'norm_out')(h))
+        h = nn.silu(group_norm(NORM_EPS, 'norm_out', self.norm_groups)(h))
         return h if features_only else output_conv(self.out_channels)(h)
 
 
@@ -101,10 +104,11 @@ class VQModel(nn.Module):
     in_channels: int = 3
     beta: float = 0.25
     legacy_beta: bool = False
+    norm_groups: int = 32
 
     def setup(self) -> None:
         arch = dict(ch=self.ch, ch_mult=self.ch_mult, num_res_blocks=self.num_res_blocks,
-                    attn_resolutions=self.attn_resolutions, dropout=self.dropout)
+                    attn_resolutions=self.attn_resolutions, dropout=self.dropout, norm_groups=self.norm_groups)
         self.encoder = Encoder(z_channels=self.z_channels, **arch)
         self.quant_conv = conv(self.embed_dim, 1, 'quant_conv')
         self.quantizer = VectorQuantizer(self.num_codes, self.embed_dim, self.beta, self.legacy_beta)

@@ -38,7 +38,8 @@ def timestep_embedding(t: jax.Array, dim: int, flip_sin_to_cos: bool = True, fre
 
 
 def group_norm(eps: float, name: str, groups: int = 32) -> nn.GroupNorm:
-    """GroupNorm with 32 groups and the exact (two-pass) variance, as torch computes it."""
+    """GroupNorm with `groups` groups (32 in the originals) and the exact (two-pass) variance, as torch
+    computes it."""
     return nn.GroupNorm(num_groups=groups, epsilon=eps, use_fast_variance=False, name=name)
 
 
@@ -68,11 +69,12 @@ class ResBlock(nn.Module):
     norm_eps: float = 1e-5
     scale_shift_norm: bool = False
     zero_init_last: bool = True
+    norm_groups: int = 32
 
     @nn.compact
     def __call__(self, x: jax.Array, emb: jax.Array | None = None, train: bool = False) -> jax.Array:
-        h = conv(self.out_channels, 3, 'conv1')(nn.silu(group_norm(self.norm_eps, 'norm1')(x)))
-        h2 = group_norm(self.norm_eps, 'norm2')
+        h = conv(self.out_channels, 3, 'conv1')(nn.silu(group_norm(self.norm_eps, 'norm1', self.norm_groups)(x)))
+        h2 = group_norm(self.norm_eps, 'norm2', self.norm_groups)
         if emb is not None:
             width = 2 * self.out_channels if self.scale_shift_norm else self.out_channels
             e = dense(width, 'time_emb_proj')(nn.silu(emb))[:, None, None, :]
@@ -99,13 +101,14 @@ class AttentionBlock(nn.Module):
     num_heads: int = 1
     norm_eps: float = 1e-5
     zero_init_last: bool = True
+    norm_groups: int = 32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         b, height, width, c = x.shape
         if c % self.num_heads:
             raise ValueError(f'{c} channels do not split into {self.num_heads} attention heads')
-        h = group_norm(self.norm_eps, 'norm')(x).reshape(b, height * width, c)
+        h = group_norm(self.norm_eps, 'norm', self.norm_groups)(x).reshape(b, height * width, c)
         qkv = dense(3 * c, 'qkv')(h).reshape(b, height * width, 3, self.num_heads, c // self.num_heads)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         out = jax.nn.dot_product_attention(q, k, v).reshape(b, height * width, c)

@@ -39,15 +39,17 @@ class _UNetTrunk(nn.Module):
     num_head_channels: int = -1  # fixed head width; -1 uses num_heads heads
     scale_shift_norm: bool = False
     norm_eps: float = 1e-5
+    norm_groups: int = 32
     flip_sin_to_cos: bool = True
     freq_shift: float = 0.0
 
     def _res(self, channels: int, name: str) -> ResBlock:
-        return ResBlock(channels, self.dropout, self.norm_eps, self.scale_shift_norm, name=name)
+        return ResBlock(channels, self.dropout, self.norm_eps, self.scale_shift_norm, norm_groups=self.norm_groups,
+                        name=name)
 
     def _attn(self, channels: int, name: str) -> AttentionBlock:
         heads = num_attention_heads(channels, self.num_heads, self.num_head_channels)
-        return AttentionBlock(heads, self.norm_eps, name=name)
+        return AttentionBlock(heads, self.norm_eps, norm_groups=self.norm_groups, name=name)
 
     def _time_embedding(self, t: jax.Array) -> jax.Array:
         emb = timestep_embedding(t, self.model_channels, self.flip_sin_to_cos, self.freq_shift)
@@ -107,7 +109,7 @@ class UNet(_UNetTrunk):
             if level:
                 h = Upsample(channels, name=f'up_{level}_upsample')(h)
                 factor //= 2
-        h = nn.silu(group_norm(self.norm_eps, 'out_norm')(h))
+        h = nn.silu(group_norm(self.norm_eps, 'out_norm', self.norm_groups)(h))
         return conv(self.out_channels, 3, 'conv_out', zero_init=True)(h)
 
 
@@ -123,5 +125,5 @@ class EncoderUNet(_UNetTrunk):
     def __call__(self, x: jax.Array, t: jax.Array, train: bool = False) -> jax.Array:
         self._check_input(x)
         h, _ = self._encode(x, self._time_embedding(t), train)
-        h = nn.silu(group_norm(self.norm_eps, 'out_norm')(h)).mean(axis=(1, 2))
+        h = nn.silu(group_norm(self.norm_eps, 'out_norm', self.norm_groups)(h)).mean(axis=(1, 2))
         return dense(self.num_classes, 'out', zero_init=True)(h)

@@ -11,7 +11,7 @@ from diffusers import UNet2DModel
 from diffusers import VQModel as TorchVQModel
 
 from configs.ldm import celebahq_ldm_small, celebahq_ldm_vq4, cifar10_ddpm, vq_f4
-from gen_runtime.errors import CheckpointError
+from gen_runtime.errors import CheckpointError, ConfigError
 from ldm_jax import convert
 from ldm_jax.models import autoencoder_from_config, unet_from_config
 from ldm_jax.nn.autoencoder import VQModel
@@ -89,6 +89,12 @@ UNET_CASES = {
                          up_block_types=('AttnUpBlock2D', 'UpBlock2D')),
                     dict(model_channels=32, channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(2,),
                          num_head_channels=16, num_classes=5)),
+    # widths that are not multiples of 32, GroupNorm with 8 groups (diffusers' norm_num_groups)
+    'odd_groups': (dict(block_out_channels=(24, 48), layers_per_block=1, attention_head_dim=8, norm_num_groups=8,
+                        down_block_types=('DownBlock2D', 'AttnDownBlock2D'),
+                        up_block_types=('AttnUpBlock2D', 'UpBlock2D')),
+                   dict(model_channels=24, channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(2,),
+                        num_head_channels=8, norm_groups=8)),
     # DDPM's conventions: [sin, cos] with frequency shift 1, eps 1e-6, one head, three levels
     'ddpm': (dict(block_out_channels=(32, 32, 64), layers_per_block=1, attention_head_dim=None, flip_sin_to_cos=False,
                   freq_shift=1, norm_eps=1e-6, down_block_types=('DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'),
@@ -172,3 +178,70 @@ def test_vq_model_matches_diffusers(attention):
     torch_model, ours = small_torch_vq(attention), small_vq(attention)
     params = convert.vq_from_diffusers(_state(torch_model), convert.param_shapes(ours, jnp.zeros((1, 16, 16, 3))))
     check_vq_parity(torch_model, ours, params)
+
+
+def test_vq_model_with_odd_widths_and_group_count_matches_diffusers():
+    """Widths 24 and 48 with 8 GroupNorm groups (diffusers' norm_num_groups=8)."""
+    torch_model = _randomise(TorchVQModel(in_channels=3, out_channels=3, block_out_channels=(24, 48),
+                                          down_block_types=('DownEncoderBlock2D', 'DownEncoderBlock2D'),
+                                          up_block_types=('UpDecoderBlock2D', 'UpDecoderBlock2D'), layers_per_block=1,
+                                          latent_channels=3, num_vq_embeddings=16, vq_embed_dim=3, norm_num_groups=8),
+                             scale=0.02)
+    ours = VQModel(ch=24, ch_mult=(1, 2), num_res_blocks=1, z_channels=3, embed_dim=3, num_codes=16, norm_groups=8)
+    params = convert.vq_from_diffusers(_state(torch_model), convert.param_shapes(ours, jnp.zeros((1, 16, 16, 3))))
+    check_vq_parity(torch_model, ours, params)
+
+
+def test_widths_that_the_group_count_does_not_divide_are_refused_in_one_line():
+    config = cifar10_ddpm.get_config()
+    config.unlock()
+    config.model.update(model_channels=24, norm_groups=32)
+    with pytest.raises(ConfigError, match='model.norm_groups=32 groups, so every width must be a multiple of 32 '
+                                          r'\(got 24\)'):
+        unet_from_config(config, 3)
+    config.model.norm_groups = 8
+    unet_from_config(config, 3)
+
+
+def test_load_pretrained_builds_a_diffusers_unet_folder_from_its_config_json(tmp_path):
+    """save_pretrained of a class-conditional UNet2DModel with 8 groups and odd widths: load_pretrained
+    reads config.json into our UNet, and its output equals diffusers'."""
+    import ldm_jax
+
+    torch_kwargs, _ = UNET_CASES['odd_groups']
+    torch_model = _randomise(UNet2DModel(sample_size=16, num_class_embeds=3, resnet_time_scale_shift='scale_shift',
+                                         attn_norm_num_groups=8, **torch_kwargs))
+    torch_model.save_pretrained(tmp_path / 'unet')
+    unet, params = ldm_jax.load_pretrained(str(tmp_path / 'unet'))
+    assert (unet.model_channels, unet.channel_mult, unet.norm_groups, unet.num_classes) == (24, (1, 2), 8, 3)
+    x = np.random.default_rng(1).standard_normal((2, 16, 16, 3)).astype(np.float32)
+    t, labels = np.array([5, 900]), np.array([0, 2])
+    got = np.asarray(jax.jit(unet.apply)({'params': params}, x, t, labels))
+    with torch.no_grad():
+        want = _nhwc(torch_model(_nchw(x), torch.from_numpy(t), torch.from_numpy(labels)).sample)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_load_pretrained_reads_a_vq_model_folder_and_refuses_what_it_cannot_build(tmp_path):
+    import json
+
+    import ldm_jax
+    from ldm_jax.diffusers_folder import unet_settings
+
+    torch_model = small_torch_vq(attention=True)
+    torch_model.register_to_config(sample_size=16)
+    torch_model.save_pretrained(tmp_path / 'vq')
+    ours, params = ldm_jax.load_pretrained(str(tmp_path / 'vq'))
+    assert ours.attn_resolutions == (8,) and ours.norm_groups == 32
+    check_vq_parity(torch_model, ours, params)
+    config = json.loads((tmp_path / 'vq' / 'config.json').read_text())
+    config['act_fn'] = 'gelu'
+    (tmp_path / 'vq' / 'config.json').write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"^config.json act_fn='gelu': only 'silu' is implemented here$"):
+        ldm_jax.load_pretrained(str(tmp_path / 'vq'))
+    with pytest.raises(ConfigError, match=r'^config.json attn_norm_num_groups=None: .*no GroupNorm'):
+        unet_settings({'down_block_types': ['DownBlock2D'], 'up_block_types': ['UpBlock2D'], 'block_out_channels': [32],
+                       'resnet_time_scale_shift': 'scale_shift'})
+    with pytest.raises(ConfigError, match='up_block_types.*mirrored'):
+        unet_settings({'down_block_types': ['DownBlock2D', 'AttnDownBlock2D'],
+                       'up_block_types': ['UpBlock2D', 'AttnUpBlock2D'], 'block_out_channels': [32, 64]})

@@ -100,6 +100,17 @@ def test_ddim_timesteps_follow_latent_diffusion():
         samplers.ddim_timesteps('cubic', 10, 1000)
 
 
+def test_uniform_ldm_spacing_gives_the_originals_step_counts():
+    """latent diffusion's make_ddim_timesteps: range(0, T, T // n) + 1, i.e. 30 -> 31 and 64 -> 67 steps;
+    its quad spacing at 50 steps starts 1, 1 (ours the same); 'uniform' keeps exactly n."""
+    for n, count in ((30, 31), (64, 67), (50, 50), (7, 8)):
+        steps = samplers.ddim_timesteps('uniform_ldm', n, 1000)
+        assert len(steps) == count
+        np.testing.assert_array_equal(steps, np.arange(0, 1000, 1000 // n) + 1)
+        assert len(samplers.ddim_timesteps('uniform', n, 1000)) == n
+    np.testing.assert_array_equal(samplers.ddim_timesteps('quad', 50, 1000)[:3], [1, 1, 2])
+
+
 @pytest.mark.parametrize('spacing', ['uniform', 'quad'])
 def test_deterministic_ddim_with_an_exact_denoiser_keeps_its_noise(spacing):
     """For a point mass x_0 the exact denoiser gives eps_t = eps_T at every step, so (eta = 0) the result is

@@ -1,0 +1,161 @@
+"""diffusers `save_pretrained` folders: config.json read into our settings, weights from the folder.
+
+A UNet2DModel or VQModel folder holds `config.json` and `diffusion_pytorch_model.safetensors` (or `.bin`,
+a torch pickle read without torch, tensors only). `unet_settings` / `vq_settings` turn config.json into
+the keyword arguments of our `UNet` / `VQModel` and refuse, naming the field and its value, what our
+modules cannot express; `load_pretrained(folder)` builds the module and converts the weights, for
+notebooks. `--mode import_weights` / `import_autoencoder` with a folder as weights.path check the run's
+config against the folder's (`check_against_config`) and import the weights.
+"""
+
+import json
+import os
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from gen_runtime.errors import CheckpointError, ConfigError
+from gen_runtime.torch_archive import load_archive, named_tensors
+from ldm_jax import convert
+from ldm_jax.nn.autoencoder import VQModel
+from ldm_jax.nn.unet import UNet
+
+WEIGHT_FILES = ('diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.bin')
+# config.json fields whose only value we implement (the field's diffusers default).
+_UNET_FIXED = {'center_input_sample': False, 'time_embedding_type': 'positional', 'time_embedding_dim': None,
+               'mid_block_type': 'UNetMidBlock2D', 'mid_block_scale_factor': 1, 'downsample_padding': 1,
+               'downsample_type': 'conv', 'upsample_type': 'conv', 'act_fn': 'silu', 'add_attention': True,
+               'class_embed_type': None}
+_VQ_FIXED = {'act_fn': 'silu', 'norm_type': 'group', 'mid_block_add_attention': True}
+
+
+def read_folder(folder: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """(config.json, state dict) of a diffusers model folder."""
+    path = os.path.join(folder, 'config.json')
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f'{path} could not be read ({e}); is {folder} a diffusers save_pretrained folder?') from e
+    for name in WEIGHT_FILES:
+        weights = os.path.join(folder, name)
+        if os.path.isfile(weights):
+            break
+    else:
+        raise ConfigError(f'{folder} has none of {", ".join(WEIGHT_FILES)}')
+    try:
+        if weights.endswith('.safetensors'):
+            from safetensors.numpy import load_file
+
+            return cfg, load_file(weights)
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f'{weights} could not be read ({e})') from e
+    return cfg, named_tensors(load_archive(weights))
+
+
+def _refuse(field: str, value: Any, why: str) -> None:
+    raise ConfigError(f'config.json {field}={value!r}: {why}')
+
+
+def _fixed(cfg: dict, fixed: dict) -> None:
+    for field, value in fixed.items():
+        if field in cfg and cfg[field] != value:
+            _refuse(field, cfg[field], f'only {value!r} is implemented here')
+
+
+def _levels(cfg: dict, down: tuple[str, str], up: tuple[str, str]) -> list[bool]:
+    """Per level, whether its blocks have attention; the up blocks must mirror the down blocks."""
+    downs, ups = list(cfg['down_block_types']), list(cfg['up_block_types'])
+    for types, allowed, field in ((downs, down, 'down_block_types'), (ups, up, 'up_block_types')):
+        for t in types:
+            if t not in allowed:
+                _refuse(field, types, f'block type {t!r} is not one of {", ".join(allowed)}')
+    attention = [t == down[1] for t in downs]
+    if [t == up[1] for t in ups] != attention[::-1]:
+        _refuse('up_block_types', ups, 'attention must sit at the levels of down_block_types, mirrored')
+    return attention
+
+
+def _channel_mult(cfg: dict) -> tuple[int, tuple[int, ...]]:
+    widths = [int(w) for w in cfg['block_out_channels']]
+    if any(w % widths[0] for w in widths):
+        _refuse('block_out_channels', widths, 'every width must be a multiple of the first')
+    return widths[0], tuple(w // widths[0] for w in widths)
+
+
+def unet_settings(cfg: dict) -> dict[str, Any]:
+    """Our UNet's keyword arguments (and in_channels) for a diffusers UNet2DModel config.json."""
+    if cfg.get('_class_name', 'UNet2DModel') != 'UNet2DModel':
+        _refuse('_class_name', cfg['_class_name'], 'only UNet2DModel is implemented here')
+    _fixed(cfg, _UNET_FIXED)
+    attention = _levels(cfg, ('DownBlock2D', 'AttnDownBlock2D'), ('UpBlock2D', 'AttnUpBlock2D'))
+    model_channels, channel_mult = _channel_mult(cfg)
+    groups = int(cfg.get('norm_num_groups', 32))
+    if cfg.get('attn_norm_num_groups') not in (None, groups):
+        _refuse('attn_norm_num_groups', cfg['attn_norm_num_groups'], f'only norm_num_groups ({groups}) is implemented')
+    shift = cfg.get('resnet_time_scale_shift', 'default')
+    if shift not in ('default', 'scale_shift'):
+        _refuse('resnet_time_scale_shift', shift, "only 'default' and 'scale_shift' are implemented")
+    if shift == 'scale_shift' and cfg.get('attn_norm_num_groups') is None:
+        _refuse('attn_norm_num_groups', None, "with resnet_time_scale_shift='scale_shift' diffusers' mid-block "
+                'attention then has no GroupNorm, ours always has one (openaimodel); only a group count is implemented')
+    head_dim = cfg.get('attention_head_dim', 8)
+    if cfg.get('in_channels', 3) != cfg.get('out_channels', 3):
+        _refuse('out_channels', cfg.get('out_channels'), f'differs from in_channels={cfg.get("in_channels")}')
+    return {'model_channels': model_channels, 'channel_mult': channel_mult,
+            'num_res_blocks': int(cfg.get('layers_per_block', 2)),
+            'attention_resolutions': tuple(2**i for i, a in enumerate(attention) if a),
+            'dropout': float(cfg.get('dropout', 0.0)), 'num_heads': 1,
+            'num_head_channels': -1 if head_dim is None else int(head_dim), 'scale_shift_norm': shift == 'scale_shift',
+            'norm_eps': float(cfg.get('norm_eps', 1e-5)), 'norm_groups': groups,
+            'flip_sin_to_cos': bool(cfg.get('flip_sin_to_cos', True)), 'freq_shift': float(cfg.get('freq_shift', 0)),
+            'num_classes': int(cfg.get('num_class_embeds') or 0), 'out_channels': int(cfg.get('out_channels', 3))}
+
+
+def vq_settings(cfg: dict, image_size: int) -> dict[str, Any]:
+    """Our VQModel's keyword arguments for a diffusers VQModel config.json and images of `image_size`."""
+    if cfg.get('_class_name', 'VQModel') != 'VQModel':
+        _refuse('_class_name', cfg['_class_name'], 'only VQModel is implemented here')
+    _fixed(cfg, _VQ_FIXED)
+    attention = _levels(cfg, ('DownEncoderBlock2D', 'AttnDownEncoderBlock2D'),
+                        ('UpDecoderBlock2D', 'AttnUpDecoderBlock2D'))
+    ch, ch_mult = _channel_mult(cfg)
+    latent = int(cfg.get('latent_channels', 3))
+    return {'ch': ch, 'ch_mult': ch_mult, 'num_res_blocks': int(cfg.get('layers_per_block', 1)),
+            'attn_resolutions': tuple(image_size // 2**i for i, a in enumerate(attention) if a),
+            'z_channels': latent, 'embed_dim': int(cfg.get('vq_embed_dim') or latent),
+            'num_codes': int(cfg.get('num_vq_embeddings', 256)), 'in_channels': int(cfg.get('in_channels', 3)),
+            'norm_groups': int(cfg.get('norm_num_groups', 32))}
+
+
+def load_pretrained(folder: str) -> tuple[nn.Module, dict]:
+    """(module, params) of a diffusers UNet2DModel or VQModel folder, e.g. for a notebook:
+    `unet, params = ldm_jax.load_pretrained(folder); eps = unet.apply({'params': params}, x, t)`
+    (NHWC inputs)."""
+    cfg, state_dict = read_folder(folder)
+    side = int(cfg.get('sample_size', 32))
+    if cfg.get('_class_name') == 'VQModel' or 'num_vq_embeddings' in cfg:
+        module = VQModel(**vq_settings(cfg, side))
+        shapes = convert.param_shapes(module, jnp.zeros((1, side, side, module.in_channels)))
+        return module, convert.vq_from_diffusers(state_dict, shapes)
+    module = UNet(**unet_settings(cfg))
+    labels = jnp.zeros((1,), jnp.int32) if module.num_classes else None
+    shapes = convert.param_shapes(module, jnp.zeros((1, side, side, int(cfg.get('in_channels', 3)))),
+                                  jnp.zeros((1,), jnp.int32), labels)
+    return module, convert.unet_from_diffusers(state_dict, shapes)
+
+
+def check_against_config(settings: dict[str, Any], section: ml_collections.ConfigDict, name: str,
+                         skip: tuple[str, ...] = ()) -> None:
+    """Refuses, in one line, the first field of config section `name` that differs from the folder's."""
+    for field, value in settings.items():
+        if field in skip or field not in section:
+            continue
+        ours = tuple(section[field]) if isinstance(section[field], (list, tuple)) else section[field]
+        if ours != value:
+            shown = f'({",".join(map(str, value))})' if isinstance(value, tuple) else value
+            raise ConfigError(f'the diffusers folder has {name}.{field}={value!r} where this config has {ours!r}; '
+                              f'pass --config.{name}.{field}={shown}')
