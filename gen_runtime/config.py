@@ -29,6 +29,8 @@ RUN_INDEPENDENT_FIELDS = (
 )
 
 CONFIG_FILE = 'config.json'
+# The trainer's checkpoint folder name (gen_runtime.trainer.CHECKPOINT_DIR).
+CHECKPOINTS_FOLDER = 'checkpoints'
 
 
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
@@ -62,11 +64,22 @@ def _is_run_independent(name: str) -> bool:
     return any(name == f or name.startswith(f + '.') for f in RUN_INDEPENDENT_FIELDS)
 
 
+def _has_checkpoints(workdir: str) -> bool:
+    """Whether any `checkpoints` folder under `workdir` (a run's, or a zsl seed's) holds anything."""
+    for folder, subfolders, _ in os.walk(workdir):
+        if os.path.basename(folder) == CHECKPOINTS_FOLDER:
+            if os.listdir(folder):
+                return True
+            subfolders.clear()
+    return False
+
+
 def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = True) -> None:
     """Writes the resolved config into `workdir`, or checks it against the run already there.
 
     A workdir holds one run. If it already holds a config that differs in a field that defines the
-    run (model, data, optimiser, seed, ...), this raises instead of mixing two runs' checkpoints.
+    run (model, data, optimiser, seed, ...) and a checkpoint of it, this raises instead of mixing two
+    runs' checkpoints; a config that never produced a checkpoint (a start that failed) is replaced.
     """
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, CONFIG_FILE)
@@ -82,7 +95,7 @@ def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = 
             name for name in set(old_flat) | set(new_flat)
             if not _is_run_independent(name) and old_flat.get(name) != new_flat.get(name)
         )
-        if differing:
+        if differing and _has_checkpoints(workdir):
             name = differing[0]
             raise ConfigError(
                 f'--workdir {workdir} holds a run of a different config ({name}: '

@@ -9,7 +9,7 @@ each tensor as a numpy array, state dicts (`OrderedDict`s with `_metadata`) as d
 containers (dicts, lists, tuples, numbers, optimizer hyper-parameters) as themselves, and every other
 object (TorchScript modules) as a plain namespace of its attributes, so the library converts weights
 without importing torch and without running any code from the file. Anything else the pickle names (a
-class of a training script, say) is refused.
+class of a training script, say) is refused, or on request stood in for by an inert `ForeignObject`.
 """
 
 import pickle
@@ -43,6 +43,27 @@ class ScriptObject:
         self.__dict__.update(state)
 
 
+class ForeignObject:
+    """An object of a class the file names but a weights file does not need (with `foreign_objects`).
+
+    Nothing of that class is imported or run: `foreign_class` makes an inert stand-in whose instances keep
+    the constructor arguments and pickled state as plain data, so the tensors around them can be read.
+    """
+
+    qualified_name = ''
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def foreign_class(module: str, name: str) -> type:
+    """An inert stand-in class for `module.name` (see ForeignObject)."""
+    return type(name, (ForeignObject,), {'qualified_name': f'{module}.{name}'})
+
+
 class StateDict(dict):
     """An `OrderedDict` of tensors as torch pickles it (it may carry a `_metadata` attribute)."""
 
@@ -60,7 +81,7 @@ def _rebuild_parameter(data: np.ndarray, requires_grad: bool, backward_hooks: An
 def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple, stride: tuple, *args: Any) -> np.ndarray:
     del args
     if not size:
-        return storage[offset].copy()
+        return np.array(storage[offset])  # a 0-d array, as torch keeps 0-d tensors
     itemsize = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
                                            strides=tuple(s * itemsize for s in stride))
@@ -68,10 +89,12 @@ def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple, stride: tuple
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: Any, archive: zipfile.ZipFile | None = None, prefix: str = '') -> None:
+    def __init__(self, file: Any, archive: zipfile.ZipFile | None = None, prefix: str = '',
+                 foreign_objects: bool = False) -> None:
         super().__init__(file)
         self._archive = archive
         self._prefix = prefix
+        self._foreign_objects = foreign_objects
 
     def find_class(self, module: str, name: str) -> Any:
         if module.startswith('__torch__'):
@@ -90,6 +113,8 @@ class _Unpickler(pickle.Unpickler):
             return list  # typed lists of TorchScript attributes (e.g. paddings)
         if module == 'torch.jit._pickle' and name == 'restore_type_tag':
             return lambda value, type_tag: value
+        if self._foreign_objects:
+            return foreign_class(module, name)
         raise CheckpointError(f'the archive refers to {module}.{name}, which a weights file should not need')
 
     def persistent_load(self, pid: tuple) -> np.ndarray:
@@ -119,8 +144,8 @@ class _LegacyStorage:
 
 
 class _LegacyUnpickler(_Unpickler):
-    def __init__(self, file: Any) -> None:
-        super().__init__(file)
+    def __init__(self, file: Any, foreign_objects: bool = False) -> None:
+        super().__init__(file, foreign_objects=foreign_objects)
         self.storages: dict[str, _LegacyStorage] = {}
 
     def find_class(self, module: str, name: str) -> Any:
@@ -160,12 +185,12 @@ def _resolve(obj: Any) -> Any:
     return obj
 
 
-def _load_legacy(f: Any) -> Any:
+def _load_legacy(f: Any, foreign_objects: bool) -> Any:
     if _PlainUnpickler(f).load() != LEGACY_MAGIC:
         raise CheckpointError('not a PyTorch file (no zip archive and no legacy magic number)')
     _PlainUnpickler(f).load()  # protocol version
     _PlainUnpickler(f).load()  # system info (endianness, type sizes)
-    unpickler = _LegacyUnpickler(f)
+    unpickler = _LegacyUnpickler(f, foreign_objects)
     root = unpickler.load()
     for key in _PlainUnpickler(f).load():
         storage = unpickler.storages[key].array
@@ -178,8 +203,12 @@ def _load_legacy(f: Any) -> Any:
     return _resolve(root)
 
 
-def load_archive(path: str) -> Any:
-    """The unpickled root object of a PyTorch file (zip archive or legacy format), tensors as numpy arrays."""
+def load_archive(path: str, foreign_objects: bool = False) -> Any:
+    """The unpickled root object of a PyTorch file (zip archive or legacy format), tensors as numpy arrays.
+
+    Classes outside torch's tensors and containers are refused, or with `foreign_objects` read as inert
+    `ForeignObject`s (e.g. the callback and hyper-parameter objects of a Lightning checkpoint).
+    """
     try:
         with open(path, 'rb') as f:
             starts_as_zip = f.read(4) == ZIP_MAGIC
@@ -188,7 +217,7 @@ def load_archive(path: str) -> Any:
     if not starts_as_zip and not zipfile.is_zipfile(path):
         try:
             with open(path, 'rb') as f:
-                return _load_legacy(f)
+                return _load_legacy(f, foreign_objects)
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, KeyError) as e:
             reason = ' '.join(str(e).split())
             raise CheckpointError(f'{path} is neither a PyTorch zip archive nor a legacy torch.save file '
@@ -204,7 +233,7 @@ def load_archive(path: str) -> Any:
         prefix = pickles[0].split('/')[0]
         try:
             with archive.open(pickles[0]) as f:
-                return _Unpickler(f, archive, prefix).load()
+                return _Unpickler(f, archive, prefix, foreign_objects).load()
         except (pickle.UnpicklingError, KeyError, EOFError, ValueError) as e:
             raise CheckpointError(f'{path} is corrupt ({type(e).__name__}: {e})') from e
 

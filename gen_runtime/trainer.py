@@ -22,13 +22,14 @@ from tqdm import tqdm
 
 from gen_runtime import parallel
 from gen_runtime.checkpoint import Checkpointer
+from gen_runtime.config import CHECKPOINTS_FOLDER
 from gen_runtime.data import Batch, prefetch_to_devices
 from gen_runtime.errors import CheckpointError, ConfigError, NonFiniteError, Preempted
 from gen_runtime.metric_writer import MetricWriter
 
 log = logging.getLogger(__name__)
 PyTree = Any
-CHECKPOINT_DIR = 'checkpoints'
+CHECKPOINT_DIR = CHECKPOINTS_FOLDER
 STEP_LOOPS = ('auto', 'scan', 'host')
 
 

@@ -6,7 +6,8 @@ batch:
   error (+ an optional perceptual term), L_G = -mean D(x^), f_disc = disc_factor from step disc_start
   on (0 before), and the adaptive weight lambda = ||grad_W rec|| / (||grad_W L_G|| + 1e-4), clipped to
   [0, 1e4], times disc_weight, with W the decoder's last layer (VQGAN eq. 7);
-- discriminator: f_disc * 1/2 (mean relu(1 - D(x)) + mean relu(1 + D(sg(x^)))) (hinge loss).
+- discriminator: f_disc * 1/2 (mean relu(1 - D(x)) + mean relu(1 + D(sg(x^)))) (hinge loss), with x^
+  from the generator after its update (`disc_reconstructions='updated'`, taming's order) or from before it.
 Both gradients of the adaptive weight come from one forward pass: the decoder is split before its
 last layer, the losses' gradients w.r.t. the reconstruction are pulled back through that layer alone
 (cheap), and one backward pass through the trunk follows. With `codebook='ema'` the codebook follows
@@ -69,6 +70,9 @@ def autoencoder_task(config: ml_collections.ConfigDict, batches: TrainBatches | 
         raise ConfigError(f"autoencoder.codebook={ae.codebook!r} is not one of 'loss', 'ema'")
     if ae.pixel_loss not in ('l1', 'l2'):
         raise ConfigError(f"autoencoder.pixel_loss={ae.pixel_loss!r} is not one of 'l1', 'l2'")
+    if ae.disc_reconstructions not in ('updated', 'before_update'):
+        raise ConfigError(f"autoencoder.disc_reconstructions={ae.disc_reconstructions!r} is not one of 'updated', "
+                          "'before_update'")
     perceptual = perceptual_loss_from_config(ae.perceptual_loss)
     if ae.perceptual_weight > 0 and perceptual is None:
         raise ConfigError('autoencoder.perceptual_weight > 0 needs autoencoder.perceptual_loss (module:function)')
@@ -141,6 +145,8 @@ def autoencoder_task(config: ml_collections.ConfigDict, batches: TrainBatches | 
             stats, codebook = ema_codebook_update(g.extra, aux['z'], aux['indices'], ae.ema_decay)
             new_g = new_g.replace(params=_with_codebook(new_g.params, codebook), extra=stats)
 
+        if ae.disc_reconstructions == 'updated':
+            rec = vq.apply({'params': new_g.params}, x, True, rngs={'dropout': jax.random.fold_in(dropout_rng, 1)})[0]
         rec = jax.lax.stop_gradient(rec)
 
         def d_objective(params: dict) -> tuple[jax.Array, tuple]:

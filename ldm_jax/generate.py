@@ -76,8 +76,28 @@ class Sampler:
         self.mesh = parallel.make_mesh()
         batch = parallel.batch_sharded(self.mesh)
         fn = _sample_fn(config, space.shape, first_stage, classifier, batch)
+        self.shape = space.shape
+
+        def from_key(params: PyTree, rng: jax.Array, labels: jax.Array) -> jax.Array:
+            x_rng, step_rng = jax.random.split(rng)
+            return fn(params, jax.random.normal(x_rng, (labels.shape[0], *space.shape)), step_rng, labels)
+
         rep = parallel.replicated(self.mesh)
-        self._fn = jax.jit(fn, in_shardings=(rep, rep, batch), out_shardings=batch)
+        self._fn = jax.jit(from_key, in_shardings=(rep, rep, batch), out_shardings=batch)
+        self._from_noise = jax.jit(fn, in_shardings=(rep, batch, rep, batch), out_shardings=batch)
+
+    def from_noise(self, x_T: np.ndarray, labels: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+        """Images NHWC in [0, 1] from given initial noise x_T (N, *shape), e.g. the original code's, with
+        step noise (DDPM, DDIM eta > 0) from `seed`; labels default to those of `batches`."""
+        x_T = np.asarray(x_T, np.float32)
+        if x_T.ndim != 4 or x_T.shape[1:] != tuple(self.shape):
+            raise ValueError(f'x_T of shape {x_T.shape} is not (N, {", ".join(map(str, self.shape))})')
+        labels = sample_labels(self.config, 0, len(x_T)) if labels is None else np.asarray(labels, np.int32)
+        parallel.check_batch_size(len(x_T), 'the number of x_T rows')
+        rows, rng = parallel.host_slice(len(x_T)), jax.random.split(jax.random.key(seed))[1]
+        images = self._from_noise(self.params, parallel.host_local_to_global(x_T[rows], self.mesh), rng,
+                                  parallel.host_local_to_global(labels[rows], self.mesh))
+        return parallel.to_host(images)
 
     def batches(self, num_samples: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(images NHWC in [0, 1], labels) in global batches of sampling.batch_size, the last one cut."""
@@ -92,14 +112,14 @@ class Sampler:
 
 
 def _sample_fn(config: ml_collections.ConfigDict, shape: tuple[int, int, int], first_stage: Any, classifier: Any,
-               sharding: jax.sharding.Sharding):  # noqa: ANN202 - a jittable (params, rng, labels) -> images
+               sharding: jax.sharding.Sharding):  # noqa: ANN202 - a jittable (params, x_T, rng, labels) -> images
     sampling, diffusion = config.sampling, config.diffusion
     unet = unet_from_config(config, shape[-1])
     schedule = schedule_from_config(diffusion)
     conditional = config.model.num_classes > 0
     clip = sampling.clip_denoised and first_stage is None
 
-    def sample(params: PyTree, rng: jax.Array, labels: jax.Array) -> jax.Array:
+    def sample(params: PyTree, x_T: jax.Array, step_rng: jax.Array, labels: jax.Array) -> jax.Array:
         def model(x: jax.Array, t: jax.Array, y: jax.Array | None) -> jax.Array:
             return unet.apply({'params': params['unet']}, x, t, y)
 
@@ -117,8 +137,6 @@ def _sample_fn(config: ml_collections.ConfigDict, shape: tuple[int, int, int], f
                 x0 = eps_to_x0(schedule, x, t, eps)
             return x0, eps
 
-        x_rng, step_rng = jax.random.split(rng)
-        x_T = jax.random.normal(x_rng, (labels.shape[0], *shape))
         if sampling.method == 'ddpm':
             x = ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding)
         else:

@@ -1,15 +1,13 @@
 """Importing PyTorch weights into a workdir: `--mode import_weights` (the UNet) and `import_autoencoder`.
 
-The state dict is read from an .npz or .safetensors file (numpy, no torch), or from a diffusers
-`save_pretrained` folder (config.json checked against the run's config, see ldm_jax.diffusers_folder):
-latent diffusion's layout
-(`model.diffusion_model.*` with its `model_ema.*` copy, `first_stage_model.*`, or a stand-alone VQGAN with
-weights.prefix='') or diffusers' (UNet2DModel / VQModel). A PyTorch-pickled .ckpt is turned into an npz once,
-outside this library, with:
-    python -c "import torch, numpy as np; sd = torch.load('model.ckpt', map_location='cpu')['state_dict'];
-               np.savez('model.npz', **{k: v.numpy() for k, v in sd.items()})"
-The converted parameters become step 0 of the workdir, so `sample`, `eval` and `reconstruct` use them and
-`train` fine-tunes from them.
+weights.path is a latent-diffusion / taming `.ckpt` (Lightning's torch.save, read without torch: tensors
+only, its other objects inert), any torch file of a state dict (`.pt`, `.pth`, `.bin`), an `.npz` or
+`.safetensors` state dict, or a diffusers `save_pretrained` folder (config.json checked against the run's
+config, see ldm_jax.diffusers_folder). Layouts: latent diffusion's (`model.diffusion_model.*` with its
+`model_ema.*` copy, `first_stage_model.*`, or a stand-alone VQGAN with weights.prefix='') or diffusers'
+(UNet2DModel / VQModel). A latent-diffusion checkpoint's schedule buffers (`betas`) must equal the run's
+schedule, and its `scale_factor` buffer becomes the run's. The converted parameters become step 0 of the
+workdir, so `sample`, `eval` and `reconstruct` use them and `train` fine-tunes from them.
 """
 
 import os
@@ -22,6 +20,7 @@ import numpy as np
 from gen_runtime.config import resolve_data_path
 from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.imported import save_imported_state
+from gen_runtime.torch_archive import load_archive, named_tensors
 from gen_runtime.train_state import TrainState
 from gen_runtime.trainer import TrainTask
 from ldm_jax import convert, diffusers_folder
@@ -31,30 +30,66 @@ from ldm_jax.diffusion_task import diffusion_task
 from ldm_jax.models import autoencoder_from_config, discriminator_from_config, unet_from_config
 from ldm_jax.nn.layers import num_attention_heads
 from ldm_jax.pretrained import data_space
+from ldm_jax.schedule import beta_schedule
 
 LAYOUTS = ('ldm', 'diffusers')
 
 
-def read_state_dict(path: str) -> dict[str, np.ndarray]:
-    """Name -> array from an .npz or .safetensors file."""
+TORCH_SUFFIXES = ('.ckpt', '.pt', '.pth', '.bin')
+
+
+def read_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict]:
+    """(name -> array, facts such as the original `global_step`) of a torch, .npz or .safetensors file."""
     if not os.path.isfile(path):
         raise ConfigError(f'weights.path {path} does not exist')
     try:
         if path.endswith('.npz'):
             with np.load(path) as f:
-                return {k: f[k] for k in f.files}
+                return {k: f[k] for k in f.files}, {}
         if path.endswith('.safetensors'):
             from safetensors.numpy import load_file
 
-            return load_file(path)
+            return load_file(path), {}
     except (OSError, ValueError) as e:
         raise CheckpointError(f'{path} could not be read ({e})') from e
-    raise ConfigError(f'weights.path {path} is neither .npz nor .safetensors; convert a torch .ckpt with the '
-                      'one-liner in docs/ldm.md')
+    if not path.endswith(TORCH_SUFFIXES):
+        raise ConfigError(f'weights.path {path} is not a {", ".join(TORCH_SUFFIXES)}, .npz or .safetensors file '
+                          'nor a diffusers folder')
+    root = load_archive(path, foreign_objects=True)
+    facts = {}
+    if isinstance(root, dict) and isinstance(root.get('state_dict'), dict):
+        facts = {k: root[k] for k in ('global_step', 'epoch') if isinstance(root.get(k), int)}
+        root = root['state_dict']
+    tensors = named_tensors(root)
+    if not tensors:
+        raise CheckpointError(f'{path} holds no tensors; is it a model checkpoint?')
+    return tensors, facts
 
 
-def _save(config: ml_collections.ConfigDict, workdir: str, task: TrainTask, state: object) -> None:
-    save_imported_state(config, workdir, task, state, {'path': config.weights.path, 'layout': config.weights.layout})
+def check_schedule(sd: dict[str, np.ndarray], diffusion: ml_collections.ConfigDict) -> None:
+    """Refuses a latent-diffusion checkpoint whose `betas` buffer is not the config's schedule."""
+    if 'betas' not in sd:
+        return
+    theirs = np.asarray(sd['betas'], np.float64)
+    ours = beta_schedule(diffusion.schedule, diffusion.num_timesteps, diffusion.linear_start, diffusion.linear_end,
+                         diffusion.cosine_s)
+    if theirs.shape != ours.shape:
+        raise ConfigError(f'the checkpoint has {theirs.size} diffusion steps where diffusion.num_timesteps='
+                          f'{diffusion.num_timesteps}; set --config.diffusion.num_timesteps={theirs.size}')
+    bad = np.flatnonzero(~np.isclose(theirs, ours, rtol=1e-5, atol=1e-9))
+    if bad.size:
+        t = int(bad[0])
+        raise ConfigError(f"the checkpoint's betas differ from diffusion.schedule={diffusion.schedule!r} "
+                          f'linear_start={diffusion.linear_start} linear_end={diffusion.linear_end} (beta_{t} = '
+                          f'{theirs[t]:.6g} there, {ours[t]:.6g} here; from {theirs[0]:.6g} to {theirs[-1]:.6g}); '
+                          "latent diffusion's 'linear' is diffusion.schedule='sqrt_linear' here")
+
+
+def _save(config: ml_collections.ConfigDict, workdir: str, task: TrainTask, state: object, facts: dict) -> None:
+    record = {'path': config.weights.path, 'layout': config.weights.layout}
+    if 'global_step' in facts:
+        record['original_step'] = facts['global_step']
+    save_imported_state(config, workdir, task, state, record)
 
 
 def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -63,6 +98,7 @@ def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
     if w.layout not in LAYOUTS:
         raise ConfigError(f'weights.layout={w.layout!r} is not one of {", ".join(LAYOUTS)}')
     path = resolve_data_path(config, w.path)
+    facts = {}
     if os.path.isdir(path):
         cfg, sd = diffusers_folder.read_folder(path)
         settings = diffusers_folder.unet_settings(cfg)
@@ -72,7 +108,8 @@ def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
         if w.layout != 'diffusers':
             raise ConfigError(f'weights.path {path} is a diffusers folder: pass --config.weights.layout=diffusers')
     else:
-        sd = read_state_dict(path)
+        sd, facts = read_checkpoint(path)
+    check_schedule(sd, config.diffusion)
     unet = unet_from_config(config, space.shape[-1])
     labels = jnp.zeros((1,), jnp.int32) if unet.num_classes else None
     shapes = convert.param_shapes(unet, jnp.zeros((1, *space.shape)), jnp.zeros((1,), jnp.int32), labels)
@@ -92,7 +129,7 @@ def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
         raise ConfigError('set latent.scale_factor: the checkpoint has no scale_factor and 0 (from the data) '
                           'cannot be computed for imported weights')
     state = TrainState.from_config(params, config, extra={'scale_factor': jnp.asarray(scale, jnp.float32)})
-    _save(config, workdir, diffusion_task(config, None, space), state.replace(ema_params=ema))
+    _save(config, workdir, diffusion_task(config, None, space), state.replace(ema_params=ema), facts)
 
 
 def import_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -101,6 +138,7 @@ def import_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
     if w.layout not in LAYOUTS:
         raise ConfigError(f'weights.layout={w.layout!r} is not one of {", ".join(LAYOUTS)}')
     path = resolve_data_path(config, w.path)
+    facts = {}
     if os.path.isdir(path):
         cfg, sd = diffusers_folder.read_folder(path)
         diffusers_folder.check_against_config(diffusers_folder.vq_settings(cfg, shape[0]), config.autoencoder,
@@ -108,7 +146,7 @@ def import_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
         if w.layout != 'diffusers':
             raise ConfigError(f'weights.path {path} is a diffusers folder: pass --config.weights.layout=diffusers')
     else:
-        sd = read_state_dict(path)
+        sd, facts = read_checkpoint(path)
     shapes = convert.param_shapes(autoencoder_from_config(config), jnp.zeros((1, *shape)))
     if w.layout == 'diffusers':
         params = convert.vq_from_diffusers(sd, shapes)
@@ -123,4 +161,4 @@ def import_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
     state = {'generator': TrainState.from_config(params, config, extra=stats),
              'discriminator': TrainState.from_config(disc['params'], config,
                                                      extra={'batch_stats': disc['batch_stats']})}
-    _save(config, workdir, autoencoder_task(config, None, shape), state)
+    _save(config, workdir, autoencoder_task(config, None, shape), state, facts)

@@ -139,6 +139,10 @@ def get_config() -> ml_collections.ConfigDict:
     ae.disc_start = 0
     ae.disc_weight = 0.75
     ae.disc_factor = 1.0
+    # Reconstructions the discriminator step sees: 'updated' (those of the generator after this step's
+    # update, as taming's alternating optimisers recompute them; one more generator forward pass) or
+    # 'before_update' (the generator step's own, no extra pass).
+    ae.disc_reconstructions = 'updated'
     ae.disc_layers = 3
     ae.disc_ndf = 64
 

@@ -147,6 +147,28 @@ def test_discriminator_waits_for_disc_start(two_steps):
     assert int(s2['generator'].step) == 2 and int(s2['discriminator'].step) == 2
 
 
+@pytest.mark.parametrize('which', ['updated', 'before_update'])
+def test_discriminator_sees_the_reconstructions_of_the_generator_it_names(two_steps, which):
+    """'updated': x^ of the generator after this step's update (taming's alternating optimisers)."""
+    config, (_, s1, s2), (_, m2) = two_steps
+    if which == 'before_update':
+        config = config.copy_and_resolve_references()
+        config.autoencoder.disc_reconstructions = which
+        s2, m2 = jax.jit(autoencoder_task(config, None, (16, 16, 3)).update)(s1, _batch(1), jax.random.key(2))
+    vq, disc = autoencoder_from_config(config), discriminator_from_config(config)
+    x, d = to_model_range(_batch(1)['image']), s1['discriminator']
+
+    def hinge_of(generator_params):
+        rec = vq.apply({'params': generator_params}, x)[0]
+        real, stats = disc.apply({'params': d.params, **d.extra}, x, train=True, mutable=['batch_stats'])
+        fake, _ = disc.apply({'params': d.params, **stats}, rec, train=True, mutable=['batch_stats'])
+        return float(hinge_d_loss(real, fake))
+
+    after, before = hinge_of(s2['generator'].params), hinge_of(s1['generator'].params)
+    assert abs(after - before) > 1e-4
+    assert float(m2['d_loss']) == pytest.approx(after if which == 'updated' else before, rel=1e-5)
+
+
 def test_ema_codebook_and_kmeans_init(two_steps):
     _, states, (m1, _) = two_steps
     for state in states[1:]:

@@ -19,8 +19,12 @@ def test_bind_workdir_writes_config_and_refuses_another_run(tmp_path):
     config.training.num_steps = 99  # training longer, or evaluating differently, is the same run
     config.eval.num_samples = 3
     bind_workdir(config, str(tmp_path))
-    config.seed = 7
-    with pytest.raises(ConfigError, match=r'holds a run of a different config \(seed: 0 there, 7 now\)'):
+    config.seed = 7  # no checkpoint yet (a start that failed): the new config replaces the old one
+    bind_workdir(config, str(tmp_path))
+    assert json.loads((tmp_path / 'config.json').read_text())['seed'] == 7
+    (tmp_path / 'checkpoints' / '0').mkdir(parents=True)
+    config.seed = 0
+    with pytest.raises(ConfigError, match=r'holds a run of a different config \(seed: 7 there, 0 now\)'):
         bind_workdir(config, str(tmp_path))
     (tmp_path / 'config.json').write_text('{broken')
     with pytest.raises(ConfigError, match='is unreadable'):

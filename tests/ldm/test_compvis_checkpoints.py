@@ -1,0 +1,171 @@
+"""CompVis latent-diffusion `.ckpt` files imported by `--mode import_weights` / `import_autoencoder` and
+proven against the original code's own outputs on them.
+
+The fixtures in tests/ldm/fixtures/compvis/ were written by running CompVis/latent-diffusion and
+taming-transformers (`make_compvis_fixtures.py`, which takes their checkouts' paths): openaimodel UNets
+(num_heads; num_head_channels with use_scale_shift_norm and class labels) with LitEma copies, a
+stand-alone VQModel with attention, and a whole LatentDiffusion (sqrt-linear schedule buffers, a
+scale_factor buffer, VQModelInterface first stage) sampled by the original DDIMSampler (eta = 0, 30 steps
+which the original makes 31). The checkpoints are Lightning pickles naming a Lightning class, read here
+without torch and without Lightning.
+"""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import main
+from configs.ldm import tiny
+from gen_runtime.errors import ConfigError
+from gen_runtime.trainer import load_trained_state
+from ldm_jax.autoencoder_task import autoencoder_task
+from ldm_jax.diffusion import eps_to_x0
+from ldm_jax.diffusion_task import diffusion_task
+from ldm_jax.generate import Sampler
+from ldm_jax.models import autoencoder_from_config, unet_from_config
+from ldm_jax.nn.autoencoder import VQModel
+from ldm_jax.pretrained import data_space
+from ldm_jax.samplers import ddim_sample, ddim_timesteps
+from ldm_jax.schedule import schedule_from_config
+
+FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'compvis')
+REFERENCE = dict(np.load(os.path.join(FIXTURES, 'reference.npz')))
+
+# Our config for each fixture UNet (the originals' settings are in make_compvis_fixtures.UNETS).
+UNETS = {
+    'heads': dict(image_size=8, channels=4, model=dict(channel_mult=(1, 2), num_res_blocks=1,
+                                                        attention_resolutions=(2,), num_heads=4,
+                                                        num_head_channels=-1)),
+    'head_channels': dict(image_size=8, channels=3, model=dict(channel_mult=(1, 1), num_res_blocks=2,
+                                                               attention_resolutions=(2,), num_head_channels=16,
+                                                               scale_shift_norm=True, num_classes=5)),
+}
+
+
+def _unet_config(name: str):
+    config = tiny.get_config('ddpm')
+    spec = UNETS[name]
+    config.data.image_size, config.data.num_channels = spec['image_size'], spec['channels']
+    config.model.num_classes = 0
+    config.model.update(spec['model'])
+    config.diffusion.label_dropout, config.sampling.guidance_scale = 0.0, 1.0
+    config.weights.path = os.path.join(FIXTURES, f'unet_{name}.ckpt')
+    return config
+
+
+@pytest.mark.parametrize('name', sorted(UNETS))
+def test_imported_unet_gives_the_original_eps_with_raw_and_ema_weights(name, tmp_path):
+    config = _unet_config(name)
+    main.run(config, str(tmp_path), 'import_weights')
+    space = data_space(config)
+    step, state = load_trained_state(config, str(tmp_path), diffusion_task(config, None, space))
+    assert step == 0
+    with open(tmp_path / 'import.json') as f:
+        assert json.load(f)['original_step'] == 5000
+    unet = unet_from_config(config, space.shape[-1])
+    x, t, y = REFERENCE[f'{name}/x'], REFERENCE[f'{name}/t'], REFERENCE.get(f'{name}/y')
+    apply = jax.jit(unet.apply)
+    for params, key in ((state.params, 'eps'), (state.ema_params, 'eps_ema')):
+        got = np.asarray(apply({'params': params}, x, t, y))
+        np.testing.assert_allclose(got, REFERENCE[f'{name}/{key}'], rtol=1e-5, atol=1e-5, err_msg=key)
+    assert np.abs(REFERENCE[f'{name}/eps'] - REFERENCE[f'{name}/eps_ema']).max() > 1e-2
+
+
+def _vq_config(name: str, path: str, prefix: str):
+    config = tiny.get_config('vq')
+    config.data.image_size = 16
+    config.autoencoder.num_codes = 32
+    config.autoencoder.ch_mult = (1, 2) if name == 'vq_attention' else (1, 1, 1)
+    config.autoencoder.attn_resolutions = (8,) if name == 'vq_attention' else ()
+    config.weights.path, config.weights.prefix = path, prefix
+    return config
+
+
+def _check_vq(config, workdir: str, name: str) -> None:
+    shape = (config.data.image_size, config.data.image_size, config.data.num_channels)
+    _, state = load_trained_state(config, workdir, autoencoder_task(config, None, shape))
+    params = {'params': state['generator'].params}
+    model = autoencoder_from_config(config)
+    latents = model.apply(params, REFERENCE[f'{name}/x'], method=VQModel.encode)
+    np.testing.assert_allclose(np.asarray(latents), REFERENCE[f'{name}/latents'], rtol=1e-5, atol=1e-5)
+    _, _, indices = model.apply(params, latents, method=VQModel.quantize)
+    np.testing.assert_array_equal(np.asarray(indices).reshape(REFERENCE[f'{name}/indices'].shape),
+                                  REFERENCE[f'{name}/indices'])
+    assert len(np.unique(REFERENCE[f'{name}/indices'])) > 3
+    decoded = model.apply(params, latents, method=VQModel.decode)
+    np.testing.assert_allclose(np.asarray(decoded), REFERENCE[f'{name}/decoded'], rtol=1e-5, atol=1e-5)
+
+
+def test_stand_alone_vq_model_encodes_quantises_and_decodes_as_the_original(tmp_path):
+    config = _vq_config('vq_attention', os.path.join(FIXTURES, 'vq_attention.ckpt'), '')
+    main.run(config, str(tmp_path), 'import_autoencoder')
+    _check_vq(config, str(tmp_path), 'vq_attention')
+
+
+def _ldm_configs(tmp_path):
+    ckpt = os.path.join(FIXTURES, 'ldm.ckpt')
+    vq = _vq_config('ldm_first_stage', ckpt, 'first_stage_model.')
+    config = tiny.get_config('ldm')
+    config.data.image_size = 16
+    config.latent.first_stage_workdir = str(tmp_path / 'vq')
+    config.model.update(channel_mult=(1, 1), num_res_blocks=1, attention_resolutions=(1, 2), num_head_channels=16)
+    config.diffusion.update(num_timesteps=1000, schedule='sqrt_linear', linear_start=0.0015, linear_end=0.0195)
+    config.sampling.update(method='ddim', num_steps=30, spacing='uniform_ldm', eta=0.0, use_ema=True,
+                           batch_size=2, num_samples=2)
+    config.weights.path = ckpt
+    return vq, config
+
+
+def test_latent_diffusion_checkpoint_samples_with_ddim_as_the_original(tmp_path):
+    """The whole .ckpt: first stage, UNet (EMA), scale_factor; the original DDIMSampler's 31 steps."""
+    vq, config = _ldm_configs(tmp_path)
+    main.run(vq, str(tmp_path / 'vq'), 'import_autoencoder')
+    _check_vq(vq, str(tmp_path / 'vq'), 'ldm_first_stage')
+    main.run(config, str(tmp_path / 'ldm'), 'import_weights')
+    steps = ddim_timesteps('uniform_ldm', 30, 1000)
+    np.testing.assert_array_equal(steps, REFERENCE['ldm/ddim_timesteps'])
+    space = data_space(config)
+    _, state = load_trained_state(config, str(tmp_path / 'ldm'), diffusion_task(config, None, space))
+    assert float(state.extra['scale_factor']) == pytest.approx(0.8)
+    unet, schedule = unet_from_config(config, space.shape[-1]), schedule_from_config(config.diffusion)
+
+    def denoise(x, t):
+        eps = unet.apply({'params': state.ema_params}, x, t)
+        return eps_to_x0(schedule, x, t, eps), eps
+
+    latents = jax.jit(lambda x_T: ddim_sample(denoise, schedule, x_T, jax.random.key(0), steps))(REFERENCE['ldm/x_T'])
+    np.testing.assert_allclose(np.asarray(latents), REFERENCE['ldm/latents'], rtol=1e-4, atol=1e-4)
+    images = Sampler(config, str(tmp_path / 'ldm')).from_noise(REFERENCE['ldm/x_T'])
+    want = np.clip((REFERENCE['ldm/decoded'] + 1) / 2, 0, 1)
+    np.testing.assert_allclose(images, want, atol=1e-4)
+
+
+def test_a_checkpoint_whose_schedule_differs_from_the_config_is_refused_before_any_import(tmp_path):
+    _, config = _ldm_configs(tmp_path)
+    config.latent.first_stage_workdir = ''
+    config.data.image_size = 4
+    config.diffusion.schedule = 'linear'
+    with pytest.raises(ConfigError, match=r"^the checkpoint's betas differ from diffusion.schedule='linear' .*"
+                                          r"'sqrt_linear' here$"):
+        main.run(config, str(tmp_path / 'ldm'), 'import_weights')
+    config.diffusion.update(schedule='sqrt_linear', num_timesteps=500)
+    with pytest.raises(ConfigError, match='1000 diffusion steps where diffusion.num_timesteps=500'):
+        main.run(config, str(tmp_path / 'ldm'), 'import_weights')
+    assert os.listdir(tmp_path / 'ldm') == ['config.json']  # the run's record only: no checkpoint, no import.json
+
+
+def test_lightning_objects_are_read_as_inert_stand_ins():
+    from gen_runtime.torch_archive import ForeignObject, load_archive
+
+    root = load_archive(os.path.join(FIXTURES, 'vq_attention.ckpt'), foreign_objects=True)
+    (key,) = root['callbacks']
+    assert issubclass(key, ForeignObject)
+    assert key.qualified_name == 'pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint'
+    assert root['global_step'] == 700 and isinstance(root['state_dict']['quant_conv.weight'], np.ndarray)
+    with pytest.raises(Exception, match='pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint'):
+        load_archive(os.path.join(FIXTURES, 'vq_attention.ckpt'))
+    assert jnp.asarray(root['state_dict']['quant_conv.weight']).shape == (3, 3, 1, 1)
