@@ -1,5 +1,8 @@
 """diffusers `save_pretrained` folders: config.json read into our settings, weights from the folder.
 
+A scheduler's `scheduler_config.json` (in the folder, or in the `scheduler/` folder of a pipeline beside
+it) is read by `scheduler_settings` into our `diffusion` and `sampling` settings.
+
 A UNet2DModel or VQModel folder holds `config.json` and `diffusion_pytorch_model.safetensors` (or `.bin`,
 a torch pickle read without torch, tensors only). `unet_settings` / `vq_settings` turn config.json into
 the keyword arguments of our `UNet` / `VQModel` and refuse, naming the field and its value, what our
@@ -129,6 +132,73 @@ def vq_settings(cfg: dict, image_size: int) -> dict[str, Any]:
             'z_channels': latent, 'embed_dim': int(cfg.get('vq_embed_dim') or latent),
             'num_codes': int(cfg.get('num_vq_embeddings', 256)), 'in_channels': int(cfg.get('in_channels', 3)),
             'norm_groups': int(cfg.get('norm_num_groups', 32))}
+
+
+SCHEDULER_FILE = 'scheduler_config.json'
+_BETA_SCHEDULES = {'linear': 'linear', 'scaled_linear': 'sqrt_linear', 'squaredcos_cap_v2': 'cosine'}
+_PREDICTIONS = {'epsilon': 'eps', 'sample': 'x0', 'v_prediction': 'v'}
+# scheduler_config.json fields whose only value we implement (diffusers' default).
+_SCHEDULER_FIXED = {'trained_betas': None, 'thresholding': False, 'clip_sample_range': 1.0,
+                    'rescale_betas_zero_snr': False}
+
+
+def scheduler_config_path(folder: str) -> str | None:
+    """scheduler_config.json in a model folder, or in the `scheduler/` folder of its pipeline."""
+    for path in (os.path.join(folder, SCHEDULER_FILE),
+                 os.path.join(os.path.dirname(os.path.abspath(folder)), 'scheduler', SCHEDULER_FILE)):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def scheduler_settings(cfg: dict) -> dict[str, dict[str, Any]]:
+    """Our `diffusion` and `sampling` settings for a diffusers DDPMScheduler / DDIMScheduler config.
+
+    DDIM's 'leading' timesteps with steps_offset = 1 are our 'uniform' spacing; set_alpha_to_one is
+    sampling.alpha_to_one. Anything else our samplers cannot express is refused, naming the field.
+    """
+    kind = cfg.get('_class_name', 'DDPMScheduler')
+    if kind not in ('DDPMScheduler', 'DDIMScheduler'):
+        _refuse('_class_name', kind, 'only DDPMScheduler and DDIMScheduler are implemented here')
+    _fixed(cfg, _SCHEDULER_FIXED)
+    beta_schedule = cfg.get('beta_schedule', 'linear')
+    if beta_schedule not in _BETA_SCHEDULES:
+        _refuse('beta_schedule', beta_schedule, f'not one of {", ".join(_BETA_SCHEDULES)}')
+    prediction = cfg.get('prediction_type', 'epsilon')
+    if prediction not in _PREDICTIONS:
+        _refuse('prediction_type', prediction, f'not one of {", ".join(_PREDICTIONS)}')
+    diffusion = {'num_timesteps': int(cfg.get('num_train_timesteps', 1000)), 'schedule': _BETA_SCHEDULES[beta_schedule],
+                 'parameterization': _PREDICTIONS[prediction]}
+    if beta_schedule == 'squaredcos_cap_v2':
+        diffusion['cosine_s'] = 0.008  # diffusers' betas_for_alpha_bar offset
+    else:
+        diffusion.update(linear_start=float(cfg.get('beta_start', 1e-4)), linear_end=float(cfg.get('beta_end', 0.02)))
+    sampling = {'method': 'ddpm' if kind == 'DDPMScheduler' else 'ddim',
+                'clip_denoised': bool(cfg.get('clip_sample', True))}
+    if kind == 'DDPMScheduler':
+        variance = cfg.get('variance_type', 'fixed_small')
+        if variance not in ('fixed_small', 'fixed_large'):
+            _refuse('variance_type', variance, "only 'fixed_small' and 'fixed_large' are implemented")
+        diffusion['variance'] = variance
+        return {'diffusion': diffusion, 'sampling': sampling}
+    if cfg.get('timestep_spacing', 'leading') != 'leading':
+        _refuse('timestep_spacing', cfg['timestep_spacing'], "only 'leading' (with steps_offset=1) is implemented")
+    if cfg.get('steps_offset', 0) != 1:
+        _refuse('steps_offset', cfg.get('steps_offset', 0), "only 1 (latent diffusion's +1 shift) is implemented")
+    sampling.update(spacing='uniform', alpha_to_one=bool(cfg.get('set_alpha_to_one', True)))
+    return {'diffusion': diffusion, 'sampling': sampling}
+
+
+def read_scheduler(folder: str) -> dict[str, dict[str, Any]] | None:
+    """`scheduler_settings` of the folder's scheduler_config.json, None if it has none."""
+    path = scheduler_config_path(folder)
+    if path is None:
+        return None
+    try:
+        with open(path) as f:
+            return scheduler_settings(json.load(f))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f'{path} could not be read ({e})') from e
 
 
 def load_pretrained(folder: str) -> tuple[nn.Module, dict]:

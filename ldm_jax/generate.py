@@ -141,7 +141,8 @@ def _sample_fn(config: ml_collections.ConfigDict, shape: tuple[int, int, int], f
             x = ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding)
         else:
             steps = ddim_timesteps(sampling.spacing, sampling.num_steps, diffusion.num_timesteps)
-            x = ddim_sample(denoise, schedule, x_T, step_rng, steps, sampling.eta, clip, sharding)
+            x = ddim_sample(denoise, schedule, x_T, step_rng, steps, sampling.eta, clip, sharding,
+                            alpha_to_one=sampling.alpha_to_one)
         if first_stage is not None:
             x = first_stage.decode(params['first_stage'], x / params['scale_factor'])
         return to_unit_range(x).astype(jnp.float32)

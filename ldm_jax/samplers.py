@@ -67,11 +67,13 @@ def ddpm_step(s: Schedule, x_t: jax.Array, t: jax.Array, x0: jax.Array, noise: j
 
 def ddim_step(s: Schedule, x_t: jax.Array, t: jax.Array, t_prev: jax.Array, x0: jax.Array, eps: jax.Array,
               noise: jax.Array, eta: float = 0.0, clip_denoised: bool = False) -> jax.Array:
-    """x at index t_prev from x_t (Song et al. 2021, eq. 12); t_prev = 0 at the last step (abar_0)."""
+    """x at index t_prev from x_t (Song et al. 2021, eq. 12); t_prev = 0 at the last step (abar_0), or
+    -1 for alpha-bar = 1 (x_0 itself)."""
     if clip_denoised:
         x0 = jnp.clip(x0, -1.0, 1.0)
     a_t = extract(s.alphas_cumprod, t, x_t.ndim)
-    a_prev = extract(s.alphas_cumprod, t_prev, x_t.ndim)
+    to_one = (t_prev < 0).reshape(t_prev.shape + (1,) * (x_t.ndim - t_prev.ndim))
+    a_prev = jnp.where(to_one, 1.0, extract(s.alphas_cumprod, jnp.maximum(t_prev, 0), x_t.ndim))
     sigma = eta * jnp.sqrt((1.0 - a_prev) / (1.0 - a_t) * (1.0 - a_t / a_prev))
     direction = jnp.sqrt(jnp.maximum(1.0 - a_prev - sigma**2, 0.0)) * eps
     return jnp.sqrt(a_prev) * x0 + direction + sigma * noise
@@ -101,10 +103,11 @@ def ddpm_sample(denoise: Denoiser, s: Schedule, x_T: jax.Array, rng: jax.Array, 
 
 def ddim_sample(denoise: Denoiser, s: Schedule, x_T: jax.Array, rng: jax.Array, timesteps: np.ndarray,
                 eta: float = 0.0, clip_denoised: bool = False, sharding: jax.sharding.Sharding | None = None,
-                trajectory: bool = False) -> jax.Array:
-    """DDIM from x_T over the ascending `timesteps` (see `ddim_timesteps`), latest first."""
+                trajectory: bool = False, alpha_to_one: bool = False) -> jax.Array:
+    """DDIM from x_T over the ascending `timesteps` (see `ddim_timesteps`), latest first; the last step ends
+    at alpha-bar_0, or with `alpha_to_one` at alpha-bar = 1."""
     ts = np.asarray(timesteps)[::-1]
-    prev = np.append(ts[1:], 0)
+    prev = np.append(ts[1:], -1 if alpha_to_one else 0)
     x_T = _constrain(x_T, sharding)
 
     def body(x: jax.Array, step: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array | None]:

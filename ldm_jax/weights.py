@@ -105,6 +105,11 @@ def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
         if config.diffusion.label_dropout > 0 and settings['num_classes']:
             settings['num_classes'] -= 1  # the null label's row
         diffusers_folder.check_against_config(settings, config.model, 'model', skip=('dropout',))
+        scheduler = diffusers_folder.read_scheduler(path)
+        if scheduler is not None:
+            diffusers_folder.check_against_config(scheduler['diffusion'], config.diffusion, 'diffusion')
+            flags = ' '.join(f'--config.sampling.{k}={v}' for k, v in scheduler['sampling'].items())
+            print(f"the folder's scheduler samples with {flags}")
         if w.layout != 'diffusers':
             raise ConfigError(f'weights.path {path} is a diffusers folder: pass --config.weights.layout=diffusers')
     else:

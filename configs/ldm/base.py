@@ -157,6 +157,9 @@ def get_config() -> ml_collections.ConfigDict:
     sampling.num_steps = 50
     sampling.spacing = 'uniform'
     sampling.eta = 0.0
+    # DDIM's last step ends at alpha-bar = 1 (diffusers' set_alpha_to_one) instead of alpha-bar_0 (latent
+    # diffusion's, and diffusers' set_alpha_to_one=False).
+    sampling.alpha_to_one = False
     # Clip predicted x_0 to [-1, 1] at each step (pixel space; ignored for latents).
     sampling.clip_denoised = True
     sampling.num_samples = 64
