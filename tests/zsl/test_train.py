@@ -36,7 +36,7 @@ def cizsl(tmp_path_factory):
 # ZSL top-1 (%) over seeds 0-2 on this problem, mean and spread (docs/zsl.md, the command there): the
 # bound below is 3 spreads under the mean, as one seed's result varies across machines of this kind
 # (CIZSL's seed 0 gave 77.7% on one where the docs' run gave more).
-MEASURED_TOP1 = {'gazsl': (91.00, 1.19), 'cizsl': (81.78, 2.99)}
+MEASURED_TOP1 = {'gazsl': (90.33, 1.70), 'cizsl': (82.56, 6.00)}
 
 
 @pytest.mark.slow
