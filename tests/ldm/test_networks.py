@@ -231,9 +231,12 @@ def test_load_pretrained_reads_a_vq_model_folder_and_refuses_what_it_cannot_buil
     torch_model = small_torch_vq(attention=True)
     torch_model.register_to_config(sample_size=16)
     torch_model.save_pretrained(tmp_path / 'vq')
-    ours, params = ldm_jax.load_pretrained(str(tmp_path / 'vq'))
-    assert ours.attn_resolutions == (8,) and ours.norm_groups == 32
-    check_vq_parity(torch_model, ours, params)
+    torch_model.save_pretrained(tmp_path / 'vq_bin', safe_serialization=False)  # a torch pickle, read without torch
+    assert (tmp_path / 'vq_bin' / 'diffusion_pytorch_model.bin').is_file()
+    for folder in ('vq', 'vq_bin'):
+        ours, params = ldm_jax.load_pretrained(str(tmp_path / folder))
+        assert ours.attn_resolutions == (8,) and ours.norm_groups == 32
+        check_vq_parity(torch_model, ours, params)
     config = json.loads((tmp_path / 'vq' / 'config.json').read_text())
     config['act_fn'] = 'gelu'
     (tmp_path / 'vq' / 'config.json').write_text(json.dumps(config))
