@@ -5,6 +5,7 @@ family's `modes.MODES` maps mode names to functions of (config, workdir). This f
 flags, checks the config against the workdir and dispatches.
 """
 
+import contextlib
 import importlib
 import logging
 import re
@@ -15,9 +16,10 @@ import ml_collections
 from absl import app, flags
 from ml_collections import config_flags
 
-from gen_runtime.config import bind_workdir
+from gen_runtime.config import bind_workdir, make_workdir
 from gen_runtime.errors import ConfigError, Preempted, UserError
 from gen_runtime.parallel import init_distributed
+from gen_runtime.workdir_lock import hold_workdir
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file, `path.py` or `path.py:variant`; fields can be '
@@ -30,6 +32,7 @@ _MODE = flags.DEFINE_string('mode', 'train', 'What to do; the modes depend on th
 OUR_PACKAGES = ('gen_runtime', 'sde_jax', 'ldm_jax', 'zsl_jax')
 EXIT_USER_ERROR = 2
 EXIT_PREEMPTED = 143  # 128 + SIGTERM, as if the signal had ended the process
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
 
 
 def fail(message: str) -> None:
@@ -56,6 +59,8 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
         fail(' '.join(str(e).split('\n')[0].split()) + ' (see --helpfull)')
     except (AttributeError, KeyError) as e:
         fail(_unknown_field_message(e))
+    except SyntaxError as e:
+        fail(f'the config file {e.filename} has a syntax error at line {e.lineno}: {e.msg}; fix the file')
 
 
 def family_modes(config: ml_collections.ConfigDict) -> dict[str, Callable[[ml_collections.ConfigDict, str], None]]:
@@ -79,8 +84,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> None:
     init_distributed(config.runtime)
     import jax
 
-    bind_workdir(config, workdir, write=jax.process_index() == 0)
-    modes[mode](config, workdir)
+    make_workdir(workdir)
+    chief = jax.process_index() == 0
+    with hold_workdir(workdir) if chief else contextlib.nullcontext():
+        bind_workdir(config, workdir, write=chief)
+        modes[mode](config, workdir)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -100,8 +108,15 @@ def main(argv: Sequence[str]) -> None:
     except Preempted as e:
         print(str(e), file=sys.stderr)
         sys.exit(EXIT_PREEMPTED)
+    except KeyboardInterrupt:
+        print('error: interrupted (Ctrl-C); what was saved is kept, and the same command resumes', file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     except UserError as e:
         fail(' '.join(str(e).split()))
+    except OSError as e:  # the machine's, not the run's: disk full, permissions, a vanished file
+        where = f' ({e.filename})' if e.filename else ''
+        fail(f'{e.strerror or e}{where}; free disk space or fix the path and permissions, then run the same '
+             'command again (it resumes from the last checkpoint)')
 
 
 if __name__ == '__main__':

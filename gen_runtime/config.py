@@ -74,6 +74,17 @@ def _has_checkpoints(workdir: str) -> bool:
     return False
 
 
+def make_workdir(workdir: str) -> None:
+    """Creates the workdir (and its parents), refusing a path that is or lies under a file."""
+    try:
+        os.makedirs(workdir, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise ConfigError(f'--workdir {workdir} is {"a file" if os.path.isfile(workdir) else "under a file"}; '
+                          'pass a folder (new or of this run)') from e
+    except OSError as e:
+        raise ConfigError(f'--workdir {workdir} cannot be created ({e.strerror}); pass a writable folder') from e
+
+
 def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = True) -> None:
     """Writes the resolved config into `workdir`, or checks it against the run already there.
 

@@ -136,6 +136,13 @@ def _npz(path: str, split: str, image_size: int) -> ArrayDataset:
         raise DataError(f'{path} has no array {key!r} (it has {sorted(arrays)}); name images '
                         'x_<split> and labels y_<split>')
     images = arrays[key]
+    if images.ndim not in (3, 4):
+        raise DataError(f'{path}: {key} has shape {images.shape}; images are (N, H, W) or (N, H, W, C)')
+    if not np.issubdtype(images.dtype, np.integer):
+        raise DataError(f'{path}: {key} is {images.dtype}; images must be integers 0..255 (uint8), e.g. '
+                        'np.round(x * 255).astype(np.uint8) for floats in [0, 1]')
+    if images.size and (images.min() < 0 or images.max() > 255):
+        raise DataError(f'{path}: {key} holds values {images.min()}..{images.max()}; images must be 0..255')
     if images.ndim == 3:
         images = images[..., None]
     images = np.stack([_resize(im, image_size) for im in images]) if image_size else images

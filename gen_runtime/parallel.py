@@ -56,6 +56,8 @@ def batch_sharded(mesh: Mesh, leading_axes: int = 0) -> NamedSharding:
 
 def check_batch_size(global_batch: int, what: str = 'training.batch_size') -> None:
     """Raises a ConfigError unless the global batch splits evenly over devices and hosts."""
+    if global_batch < 1:
+        raise ConfigError(f'{what}={global_batch} must be a positive number of examples')
     n = jax.device_count()
     if global_batch % n:
         raise ConfigError(f'{what}={global_batch} is not divisible by the {n} devices; '

@@ -2,7 +2,7 @@
 
 A family describes its model with a `TrainTask` (how to initialise the state, one pure update step,
 where batches come from); `train` does the rest: one mesh over all devices, several steps per call
-with `lax.scan`, checkpoints every K steps and on SIGTERM, resume from the newest readable
+with `lax.scan`, checkpoints every K steps and on SIGTERM or SIGINT, resume from the newest readable
 checkpoint, metrics to JSONL/TensorBoard and a progress bar, and a clear stop on NaN or Inf.
 """
 
@@ -111,26 +111,33 @@ def load_trained_state(config: ml_collections.ConfigDict, workdir: str, task: Tr
     return restored
 
 
-class _SigtermFlag:
-    """Records SIGTERM instead of dying, so the loop can save a checkpoint first."""
+class StopSignal:
+    """Records SIGTERM or SIGINT (Ctrl-C) instead of dying, so the loop can save a checkpoint first."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self) -> None:
-        self.raised = False
-        self._previous = None
+        self.name = ''
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> '_SigtermFlag':
+    @property
+    def raised(self) -> bool:
+        return bool(self.name)
+
+    def __enter__(self) -> 'StopSignal':
         try:
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         except ValueError:  # not the main thread: leave signals alone
-            self._previous = None
+            self._previous = {}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.raised = True
+        self.name = signal.Signals(signum).name
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 def _summarise(pending: list[dict[str, jax.Array]]) -> dict[str, np.ndarray]:
@@ -143,7 +150,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
     """Trains `task` for `config.training.num_steps` steps in `workdir`, resuming if possible.
 
     Returns the final state. Raises NonFiniteError on a NaN/Inf metric (nothing is saved after the
-    last finite one) and Preempted after saving a checkpoint on SIGTERM.
+    last finite one) and Preempted after saving a checkpoint on SIGTERM or SIGINT.
     """
     training = config.training
     check_training_config(training)
@@ -201,7 +208,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
     clock, clock_step = time.perf_counter(), start
     first_call: dict[str, float] = {}
     try:
-        with _SigtermFlag() as sigterm:
+        with StopSignal() as stop:
             for step in range(start, num_steps, k):
                 state, metrics = step_fn(state, next(batches), np.int32(step))
                 if step == start:
@@ -212,8 +219,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
                 done = step + k
                 bar.update(k)
                 finished = done == num_steps
-                do_log = done % training.log_every == 0 or finished or sigterm.raised
-                do_save = done % training.checkpoint_every == 0 or finished or sigterm.raised
+                do_log = done % training.log_every == 0 or finished or stop.raised
+                do_save = done % training.checkpoint_every == 0 or finished or stop.raised
                 do_eval = task.evaluate is not None and (done % task.evaluate_every == 0 or finished)
                 do_log = do_log or do_eval
                 if not (do_log or do_save):
@@ -242,9 +249,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
                 if do_save:
                     ckpt.save(done, state)
                     last_saved = done
-                if sigterm.raised:
+                if stop.raised:
                     ckpt.wait()
-                    raise Preempted(f'stopped by SIGTERM at step {done}; a checkpoint was saved in '
+                    raise Preempted(f'stopped by {stop.name} at step {done}; a checkpoint was saved in '
                                     f'{ckpt.directory}; run the same command to resume')
     finally:
         bar.close()

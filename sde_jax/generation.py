@@ -31,6 +31,13 @@ def num_sampling_steps(exp: Experiment) -> int:
     return exp.config.sampling.num_steps or exp.sde.N
 
 
+def check_sampling(exp: Experiment) -> None:
+    """Raises a ConfigError for any `sampling` setting that `sample_batches` would refuse."""
+    if exp.config.sampling.num_samples < 1:
+        raise ConfigError(f'sampling.num_samples={exp.config.sampling.num_samples} must be positive')
+    Sampler(exp, exp.config.sampling.batch_size)
+
+
 class Sampler:
     """`sample(params, rng)` -> one batch of images in [0, 1], NHWC, sharded over the batch axis."""
 

@@ -26,7 +26,7 @@ from gen_runtime import parallel, trainer
 from gen_runtime.data import eval_batches, image_preprocessor
 from gen_runtime.images import save_image_grid
 from sde_jax.experiment import Experiment, init_only_task, load_images, make_experiment, train_task
-from sde_jax.generation import ConstrainedSampler, sample_batches, sampling_summary
+from sde_jax.generation import ConstrainedSampler, check_sampling, sample_batches, sampling_summary
 from sde_jax.likelihood_eval import LIKELIHOOD_DIR, evaluate_bpd
 from sde_jax.weights import import_weights
 
@@ -75,6 +75,7 @@ def _last_logged_metrics(workdir: str) -> dict:
 def train(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Trains, then samples with the EMA parameters and writes metrics.json."""
     exp = make_experiment(config)
+    check_sampling(exp)  # the samples drawn after training: refused now, not after the last step
     start = time.perf_counter()
     state = trainer.train(config, workdir, train_task(exp))
     train_seconds = time.perf_counter() - start

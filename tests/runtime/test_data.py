@@ -83,6 +83,13 @@ def test_missing_and_malformed_data_get_clear_errors(tmp_path, monkeypatch):
     np.savez(tmp_path / 'wrong.npz', images=np.zeros((2, 4, 4), np.uint8))
     with pytest.raises(DataError, match=r"has no array 'x_train' \(it has \['images'\]\)"):
         data.load_dataset(config_for(source='npz', path=str(tmp_path / 'wrong.npz')), 'train')
+    for name, images, message in (
+            ('floats', np.full((2, 4, 4), 0.5, np.float32), r'x_train is float32; images must be integers 0\.\.255'),
+            ('flat', np.zeros((2, 16), np.uint8), r'x_train has shape \(2, 16\); images are \(N, H, W\)'),
+            ('wide', np.full((2, 4, 4), 1000, np.int32), r'x_train holds values 1000\.\.1000; images must be 0')):
+        np.savez(tmp_path / f'{name}.npz', x_train=images)
+        with pytest.raises(DataError, match=message):  # never a silent rescaling
+            data.load_dataset(config_for(source='npz', path=str(tmp_path / f'{name}.npz')), 'train')
     monkeypatch.delenv('JAXGEN_DATA_ROOT', raising=False)
     with pytest.raises(ConfigError, match='relative and no data root is set; set JAXGEN_DATA_ROOT'):
         data.load_dataset(config_for(source='npz', path='no/such/relative.npz'), 'train')
