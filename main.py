@@ -51,13 +51,29 @@ def _unknown_field_message(error: AttributeError | KeyError) -> str:
             + (f'; did you mean {hint.group(1)!r}?' if hint else '; see the family base config for the fields'))
 
 
+def _config_path(argv: Sequence[str]) -> str:
+    """The --config value as written on the command line (before flags are parsed)."""
+    for i, arg in enumerate(argv):
+        if arg == '--config' and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith('--config='):
+            return arg.split('=', 1)[1]
+    return '?'
+
+
 def parse_flags(argv: Sequence[str]) -> list[str]:
     """absl flag parsing with every mistake reported on one line."""
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
-        fail(' '.join(str(e).split('\n')[0].split()) + ' (see --helpfull)')
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        if 'Error whilst parsing config file' in lines[0] and len(lines) > 1:
+            fail(f'{lines[0].split(": Error whilst")[0]}: the config file raised {lines[-1]}')
+        fail(' '.join(lines[0].split()) + ' (see --helpfull)')
     except (AttributeError, KeyError) as e:
+        if "has no attribute 'get_config'" in str(e):
+            fail(f'the config file {_config_path(argv)} defines no get_config(); a config file defines '
+                 'get_config() returning its ConfigDict (start from a family base, e.g. configs/sde/base.py)')
         fail(_unknown_field_message(e))
     except SyntaxError as e:
         fail(f'the config file {e.filename} has a syntax error at line {e.lineno}: {e.msg}; fix the file')

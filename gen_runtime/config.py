@@ -107,6 +107,9 @@ def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = 
             if not _is_run_independent(name) and old_flat.get(name) != new_flat.get(name)
         )
         if differing and _has_checkpoints(workdir):
+            if old.get('family') != new.get('family'):
+                raise ConfigError(f'--workdir {workdir} holds a run of another family ({old.get("family")!r}; this '
+                                  f'config is {new.get("family")!r}); use a new --workdir')
             name = differing[0]
             raise ConfigError(
                 f'--workdir {workdir} holds a run of a different config ({name}: '

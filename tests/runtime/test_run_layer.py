@@ -55,6 +55,19 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
         assert (tmp_path / LOCK_FILE).read_text().startswith(f'pid {os.getpid()} ')
 
 
+def test_a_workdir_of_another_family_says_so(tmp_path):
+    from configs import common
+    from gen_runtime.config import bind_workdir
+
+    config = common.get_config()
+    config.family = 'sde_jax'
+    bind_workdir(config, str(tmp_path))
+    (tmp_path / 'checkpoints' / '4').mkdir(parents=True)
+    config.family = 'ldm_jax'
+    with pytest.raises(ConfigError, match=r"holds a run of another family \('sde_jax'; this config is 'ldm_jax'\)"):
+        bind_workdir(config, str(tmp_path))
+
+
 def test_ctrl_c_is_recorded_like_sigterm_during_training():
     previous = signal.getsignal(signal.SIGINT)
     with StopSignal() as stop:
@@ -72,6 +85,9 @@ BAD_INPUTS = {
     'zero batch': (None, 'run', ['--config.training.batch_size=0'], 'training.batch_size=0 must be a positive'),
     'negative batch': (None, 'run', ['--config.training.batch_size=-4'], 'training.batch_size=-4 must be a positive'),
     'unknown predictor': (None, 'run', ['--config.sampling.predictor=eulr'], "sampling.predictor='eulr' is not one"),
+    'no get_config': ('{tmp}/no_get_config.py', 'run', [], r'the config file .*no_get_config.py defines no get_config'),
+    'unknown variant': ('configs/ldm/tiny.py:bogus', 'run', [],
+                        "the config file raised ValueError: unknown tiny variant 'bogus'; choose one of ddpm"),
     'no samples': (None, 'run', ['--config.sampling.num_samples=0'], 'sampling.num_samples=0 must be positive'),
 }
 
@@ -82,6 +98,7 @@ def test_bad_input_is_one_line_and_leaves_the_workdir_alone(tmp_path, case):
 
     (tmp_path / 'broken.py').write_text('def get_config(:\n')
     (tmp_path / 'a_file').write_text('not a folder\n')
+    (tmp_path / 'no_get_config.py').write_text('learning_rate = 1e-3\n')
     (tmp_path / 'run').mkdir()
     (tmp_path / 'run' / 'notes.txt').write_text('kept\n')
     before, files = _snapshot(tmp_path / 'run'), _snapshot(tmp_path)
