@@ -172,7 +172,7 @@ def _image_folder(path: str, split: str, image_size: int, channels: int) -> Arra
     names = sorted(files)
     classes = sorted({n.split('/')[0] for n in names if '/' in n})
     label_of = {c: i for i, c in enumerate(classes)}
-    images = np.stack([_decode(files[n](), image_size, channels) for n in names])
+    images = np.stack([_decode(files[n](), image_size, channels, os.path.join(path, n)) for n in names])
     labels = np.asarray([label_of.get(n.split('/')[0], 0) if '/' in n else 0 for n in names], np.int32)
     return ArrayDataset({'image': images, 'label': labels})
 
@@ -189,14 +189,14 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def _decode(blob: bytes, image_size: int, channels: int) -> np.ndarray:
+def _decode(blob: bytes, image_size: int, channels: int, name: str) -> np.ndarray:
     from PIL import Image
 
     try:
         image = Image.open(io.BytesIO(blob))
         image = image.convert('L' if channels == 1 else 'RGB')
     except OSError as e:
-        raise DataError(f'an image could not be decoded ({e})') from e
+        raise DataError(f'{name} could not be decoded ({e}); remove or replace it') from e
     array = np.asarray(image)
     return _resize(array[..., None] if array.ndim == 2 else array, image_size)
 
