@@ -92,7 +92,7 @@ def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = 
     run (model, data, optimiser, seed, ...) and a checkpoint of it, this raises instead of mixing two
     runs' checkpoints; a config that never produced a checkpoint (a start that failed) is replaced.
     """
-    os.makedirs(workdir, exist_ok=True)
+    make_workdir(workdir)
     path = os.path.join(workdir, CONFIG_FILE)
     new = json.loads(config.to_json_best_effort())
     if os.path.exists(path):

@@ -80,10 +80,15 @@ class Schedule(flax.struct.PyTreeNode):
         return cls(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
 
 
+def betas_from_config(diffusion: ml_collections.ConfigDict) -> np.ndarray:
+    """The float64 betas a `config.diffusion` section describes."""
+    return beta_schedule(diffusion.schedule, diffusion.num_timesteps, diffusion.linear_start, diffusion.linear_end,
+                         diffusion.cosine_s)
+
+
 def schedule_from_config(diffusion: ml_collections.ConfigDict) -> Schedule:
     """The Schedule a `config.diffusion` section describes."""
-    return Schedule.from_betas(beta_schedule(diffusion.schedule, diffusion.num_timesteps, diffusion.linear_start,
-                                             diffusion.linear_end, diffusion.cosine_s))
+    return Schedule.from_betas(betas_from_config(diffusion))
 
 
 def extract(values: jax.Array, t: jax.Array, ndim: int) -> jax.Array:

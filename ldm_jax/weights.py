@@ -30,7 +30,7 @@ from ldm_jax.diffusion_task import diffusion_task
 from ldm_jax.models import autoencoder_from_config, discriminator_from_config, unet_from_config
 from ldm_jax.nn.layers import num_attention_heads
 from ldm_jax.pretrained import data_space
-from ldm_jax.schedule import beta_schedule
+from ldm_jax.schedule import betas_from_config
 
 LAYOUTS = ('ldm', 'diffusers')
 
@@ -71,8 +71,7 @@ def check_schedule(sd: dict[str, np.ndarray], diffusion: ml_collections.ConfigDi
     if 'betas' not in sd:
         return
     theirs = np.asarray(sd['betas'], np.float64)
-    ours = beta_schedule(diffusion.schedule, diffusion.num_timesteps, diffusion.linear_start, diffusion.linear_end,
-                         diffusion.cosine_s)
+    ours = betas_from_config(diffusion)
     if theirs.shape != ours.shape:
         raise ConfigError(f'the checkpoint has {theirs.size} diffusion steps where diffusion.num_timesteps='
                           f'{diffusion.num_timesteps}; set --config.diffusion.num_timesteps={theirs.size}')
