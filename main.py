@@ -1,33 +1,29 @@
 """Runs an experiment: `python main.py --config configs/<file>.py --workdir runs/<name> --mode train`.
 
 The config's `family` field names the package that runs it (sde_jax, ldm_jax or zsl_jax); each
-family's `modes.MODES` maps mode names to functions of (config, workdir). This file only parses
-flags, checks the config against the workdir and dispatches.
+family's `modes.MODES` maps mode names to gen_runtime.modes.Mode, which gen_runtime.modes.run_mode checks
+and runs. This file parses flags and turns the errors a user can fix into one `error:` line.
 """
 
-import contextlib
-import importlib
 import logging
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import ml_collections
 from absl import app, flags
 from ml_collections import config_flags
 
-from gen_runtime.config import bind_workdir, make_workdir
-from gen_runtime.errors import ConfigError, Preempted, UserError
-from gen_runtime.parallel import init_distributed
-from gen_runtime.workdir_lock import hold_workdir
+from gen_runtime.errors import Preempted, UserError
+from gen_runtime.modes import modes_help, run_mode
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file, `path.py` or `path.py:variant`; fields can be '
     'overridden with --config.<section>.<field>=<value>.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder of the run: config, checkpoints, metrics, '
                                'samples. Rerunning with the same workdir resumes.')
-_MODE = flags.DEFINE_string('mode', 'train', 'What to do; the modes depend on the family '
-                            '(sde_jax: train, sample, likelihood, eval).')
+_MODE = flags.DEFINE_string('mode', 'train', 'What to do; the modes depend on the config\'s family:\n'
+                            + modes_help())
 
 OUR_PACKAGES = ('gen_runtime', 'sde_jax', 'ldm_jax', 'zsl_jax')
 EXIT_USER_ERROR = 2
@@ -79,34 +75,6 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
         fail(f'the config file {e.filename} has a syntax error at line {e.lineno}: {e.msg}; fix the file')
 
 
-def family_modes(config: ml_collections.ConfigDict) -> dict[str, Callable[[ml_collections.ConfigDict, str], None]]:
-    """The MODES table of the package the config's `family` names."""
-    family = config.get('family', '')
-    if not family:
-        raise ConfigError("the config sets no 'family'; configs must start from a family base file")
-    try:
-        module = importlib.import_module(f'{family}.modes')
-    except ModuleNotFoundError as e:
-        raise ConfigError(f'family {family!r} is not installed ({e}); expected sde_jax, ldm_jax or zsl_jax') from e
-    return module.MODES
-
-
-def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> None:
-    """Dispatches `mode` of the config's family on `workdir`."""
-    modes = family_modes(config)
-    if mode not in modes:
-        raise ConfigError(f'unknown --mode {mode!r} for family {config.family}; choose one of '
-                          f'{", ".join(sorted(modes))}')
-    init_distributed(config.runtime)
-    import jax
-
-    make_workdir(workdir)
-    chief = jax.process_index() == 0
-    with hold_workdir(workdir) if chief else contextlib.nullcontext():
-        bind_workdir(config, workdir, write=chief)
-        modes[mode](config, workdir)
-
-
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         fail(f'unexpected arguments {" ".join(argv[1:])}; flags are written --name=value')
@@ -120,7 +88,7 @@ def main(argv: Sequence[str]) -> None:
     for package in OUR_PACKAGES:
         logging.getLogger(package).setLevel(logging.INFO)
     try:
-        run(_CONFIG.value, _WORKDIR.value, _MODE.value)
+        run_mode(_CONFIG.value, _WORKDIR.value, _MODE.value)
     except Preempted as e:
         print(str(e), file=sys.stderr)
         sys.exit(EXIT_PREEMPTED)

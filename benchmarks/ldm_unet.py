@@ -15,6 +15,7 @@ from diffusers import DDIMScheduler, UNet2DModel
 
 from benchmarks.harness import compare, record
 from configs.ldm import celebahq_ldm_small
+from gen_runtime.data import ArrayDataset, TrainBatches
 from ldm_jax import convert
 from ldm_jax.diffusion import split_prediction
 from ldm_jax.diffusion_task import DataSpace, diffusion_task
@@ -60,10 +61,11 @@ def main() -> None:
     assert count == sum(x.size for x in jax.tree.leaves(params)) == 5_072_643
 
     # a training step: ours is the library's own update (L_simple, Adam, EMA) under jit
-    task = diffusion_task(config, None, DataSpace(SHAPE, latent=True))
-    state = task.init_state(jax.random.key(0)).replace(params=params, ema_params=params)
     rng = np.random.default_rng(0)
     latents = rng.standard_normal((args.batch, *SHAPE)).astype(np.float32)
+    task = diffusion_task(config, TrainBatches(ArrayDataset({'latent': latents}), args.batch, 0),
+                          DataSpace(SHAPE, latent=True))
+    state = task.init_state(jax.random.key(0)).replace(params=params, ema_params=params)
     batch = {'latent': jnp.asarray(latents)}
     update = jax.jit(task.update)
     holder = {'state': state, 'step': 0}

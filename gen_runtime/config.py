@@ -10,8 +10,9 @@ import ml_collections
 
 from gen_runtime.errors import ConfigError
 
-# Fields that may differ between invocations on one workdir without making it another run:
-# how long to train, how often to log, and everything about sampling and evaluation.
+# Fields of the shared sections (configs/common.py) that may differ between invocations on one workdir
+# without making it another run: how long to train, how often to log, where the data lies, the runtime,
+# and the evaluation of samples. Each family adds its own (its modes' RUN_INDEPENDENT_FIELDS).
 RUN_INDEPENDENT_FIELDS = (
     'training.num_steps',
     'training.steps_per_call',
@@ -22,10 +23,7 @@ RUN_INDEPENDENT_FIELDS = (
     'data.root',
     'data.tfds_dir',
     'runtime',
-    'sampling',
     'eval',
-    'likelihood',
-    'weights',  # read by --mode import_weights only; what was imported is recorded in import.json
 )
 
 CONFIG_FILE = 'config.json'
@@ -60,8 +58,8 @@ def flatten(config: ml_collections.ConfigDict | dict, prefix: str = '') -> dict[
     return out
 
 
-def _is_run_independent(name: str) -> bool:
-    return any(name == f or name.startswith(f + '.') for f in RUN_INDEPENDENT_FIELDS)
+def _is_run_independent(name: str, fields: tuple[str, ...]) -> bool:
+    return any(name == f or name.startswith(f + '.') for f in fields)
 
 
 def _has_checkpoints(workdir: str) -> bool:
@@ -85,13 +83,17 @@ def make_workdir(workdir: str) -> None:
         raise ConfigError(f'--workdir {workdir} cannot be created ({e.strerror}); pass a writable folder') from e
 
 
-def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = True) -> None:
+def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = True,
+                 run_independent: tuple[str, ...] = ()) -> None:
     """Writes the resolved config into `workdir`, or checks it against the run already there.
 
     A workdir holds one run. If it already holds a config that differs in a field that defines the
     run (model, data, optimiser, seed, ...) and a checkpoint of it, this raises instead of mixing two
     runs' checkpoints; a config that never produced a checkpoint (a start that failed) is replaced.
+    `run_independent` names the family's fields (or sections) that may change besides
+    RUN_INDEPENDENT_FIELDS.
     """
+    independent = RUN_INDEPENDENT_FIELDS + tuple(run_independent)
     make_workdir(workdir)
     path = os.path.join(workdir, CONFIG_FILE)
     new = json.loads(config.to_json_best_effort())
@@ -104,7 +106,7 @@ def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = 
         old_flat, new_flat = flatten(old), flatten(new)
         differing = sorted(
             name for name in set(old_flat) | set(new_flat)
-            if not _is_run_independent(name) and old_flat.get(name) != new_flat.get(name)
+            if not _is_run_independent(name, independent) and old_flat.get(name) != new_flat.get(name)
         )
         if differing and _has_checkpoints(workdir):
             if old.get('family') != new.get('family'):

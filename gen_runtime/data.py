@@ -23,6 +23,7 @@ import jax
 import ml_collections
 import numpy as np
 from jax.sharding import Mesh
+from tqdm import tqdm
 
 from gen_runtime import parallel
 from gen_runtime.config import resolve_data_path
@@ -54,6 +55,29 @@ class ArrayDataset:
 
     def gather(self, indices: np.ndarray) -> Batch:
         return {k: v[indices] for k, v in self.arrays.items()}
+
+
+@dataclass(frozen=True)
+class FirstExamples:
+    """The first `count` examples of a data set."""
+
+    dataset: Dataset
+    count: int
+
+    @property
+    def levels(self) -> int:
+        return self.dataset.levels
+
+    def __len__(self) -> int:
+        return min(self.count, len(self.dataset))
+
+    def gather(self, indices: np.ndarray) -> Batch:
+        return self.dataset.gather(indices)
+
+
+def first_examples(dataset: Dataset, count: int) -> Dataset:
+    """At most `count` examples of `dataset` (all of them for count 0)."""
+    return FirstExamples(dataset, count) if 0 < count < len(dataset) else dataset
 
 
 class TfdsDataset:
@@ -295,6 +319,34 @@ def eval_batches(dataset: Dataset, global_batch: int,
         if preprocess is not None:
             batch = preprocess(batch, np.random.default_rng([seed, index, jax.process_index(), 2]))
         yield {**batch, 'mask': mask[rows]}
+
+
+def device_eval_batches(dataset: Dataset, global_batch: int,
+                        preprocess: Callable[[Batch, np.random.Generator], Batch] | None = None, seed: int = 0,
+                        desc: str = '', progress: bool = True,
+                        skip: Callable[[int], bool] | None = None) -> Iterator[tuple[int, Batch, np.ndarray]]:
+    """The one masked-batch evaluation loop: (index, batch on the devices, mask of its real rows on the host)
+    for every global batch of `eval_batches`, with a progress bar on process 0.
+
+    The batch is batch-sharded over all devices and holds no 'mask'; results of padding rows are dropped
+    by indexing them with the mask. Batches whose index `skip` accepts are counted but not loaded (a
+    resumed evaluation).
+    """
+    mesh = parallel.make_mesh()
+    total = -(-len(dataset) // global_batch)
+    done = sum(1 for i in range(total) if skip is not None and skip(i))
+    bar = tqdm(total=total, initial=done, desc=desc, unit='batch', dynamic_ncols=True,
+               disable=not (progress and jax.process_index() == 0))
+    try:
+        for index, batch in enumerate(eval_batches(dataset, global_batch, preprocess, seed=seed)):
+            if skip is not None and skip(index):
+                continue
+            placed = parallel.host_local_to_global(batch, mesh)
+            mask = parallel.to_host(placed.pop('mask'))
+            yield index, placed, mask
+            bar.update(1)
+    finally:
+        bar.close()
 
 
 def prefetch_to_devices(host_batches: Iterator[Batch], mesh: Mesh, leading_axes: int = 0,

@@ -1,6 +1,5 @@
 """Imported weights as step 0 of a workdir, with a record of where they came from (`import.json`)."""
 
-import json
 import os
 
 import jax
@@ -8,7 +7,8 @@ import ml_collections
 
 from gen_runtime.checkpoint import Checkpointer
 from gen_runtime.errors import CheckpointError, ConfigError
-from gen_runtime.trainer import CHECKPOINT_DIR, TrainTask
+from gen_runtime.outputs import write_json
+from gen_runtime.trainer import CHECKPOINT_DIR, Initialiser
 
 IMPORT_RECORD = 'import.json'
 
@@ -29,10 +29,11 @@ def refuse_existing_checkpoints(config: ml_collections.ConfigDict, workdir: str)
         raise ConfigError(f'{workdir} already has checkpoints {steps}; import into a new --workdir')
 
 
-def save_imported_state(config: ml_collections.ConfigDict, workdir: str, task: TrainTask, state: object,
+def save_imported_state(config: ml_collections.ConfigDict, workdir: str, initialiser: Initialiser, state: object,
                         record: dict) -> None:
-    """Checks `state` against what `task` trains, saves it as step 0 and writes `record` to import.json."""
-    expected, got = _layout(jax.eval_shape(task.init_state, jax.random.key(0))), _layout(state)
+    """Checks `state` against the state `initialiser` (a TrainTask's init_state) builds, saves it as step 0
+    and writes `record` to import.json."""
+    expected, got = _layout(jax.eval_shape(initialiser, jax.random.key(0))), _layout(state)
     if got != expected:
         first = next((g, e) for g, e in zip(got + [None], expected + [None], strict=False) if g != e)
         raise CheckpointError(f'the imported state differs from what this config trains ({first[0]} where '
@@ -41,9 +42,5 @@ def save_imported_state(config: ml_collections.ConfigDict, workdir: str, task: T
     ckpt = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), config.training.keep_checkpoints)
     ckpt.save(0, state)
     ckpt.close()
-    if jax.process_index() == 0:
-        path = os.path.join(workdir, IMPORT_RECORD)
-        with open(path + '.tmp', 'w') as f:
-            json.dump(record, f, indent=2, sort_keys=True)
-        os.replace(path + '.tmp', path)
+    write_json(os.path.join(workdir, IMPORT_RECORD), record)
     print(f'imported {record.get("path")} ({record.get("layout")} layout) as step 0 of {workdir}')

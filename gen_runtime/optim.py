@@ -5,6 +5,27 @@ import optax
 
 from gen_runtime.errors import ConfigError
 
+SCHEDULES = ('constant', 'cosine')
+OPTIMIZERS = ('adam', 'adamw')
+
+
+def check_optimizer(optim: ml_collections.ConfigDict) -> None:
+    """Raises a ConfigError for an `optim` section `make_optimizer` cannot build or that cannot train.
+
+    Adam moves every parameter by about the learning rate each step, so a rate above 1 destroys any
+    network within a few steps (its samples come out saturated) instead of training it.
+    """
+    if optim.optimizer not in OPTIMIZERS:
+        raise ConfigError(f'optim.optimizer={optim.optimizer!r} is not one of {", ".join(OPTIMIZERS)}')
+    if optim.schedule not in SCHEDULES:
+        raise ConfigError(f'optim.schedule={optim.schedule!r} is not one of {", ".join(SCHEDULES)}')
+    if not 0 < optim.learning_rate <= 1:
+        raise ConfigError(f'optim.learning_rate={optim.learning_rate} must be in (0, 1]: Adam moves every parameter '
+                          'by about the learning rate each step (typical: 1e-4 to 2e-3)')
+    if optim.warmup_steps < 0 or optim.grad_clip < 0:
+        raise ConfigError(f'optim.warmup_steps={optim.warmup_steps} and optim.grad_clip={optim.grad_clip} must '
+                          'not be negative')
+
 
 def learning_rate_schedule(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
     """Linear warm-up from 0 to `optim.learning_rate`, then constant or cosine decay to 0."""
@@ -14,7 +35,7 @@ def learning_rate_schedule(optim: ml_collections.ConfigDict, num_steps: int) -> 
     elif optim.schedule == 'cosine':
         after = optax.cosine_decay_schedule(peak, max(num_steps - warmup, 1))
     else:
-        raise ConfigError(f"optim.schedule={optim.schedule!r} is not one of 'constant', 'cosine'")
+        raise ConfigError(f'optim.schedule={optim.schedule!r} is not one of {", ".join(SCHEDULES)}')
     if warmup <= 0:
         return after
     return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), after], [warmup])
@@ -29,7 +50,7 @@ def make_optimizer(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Gr
         opt = optax.adamw(schedule, b1=optim.beta1, b2=optim.beta2, eps=optim.eps,
                           weight_decay=optim.weight_decay)
     else:
-        raise ConfigError(f"optim.optimizer={optim.optimizer!r} is not one of 'adam', 'adamw'")
+        raise ConfigError(f'optim.optimizer={optim.optimizer!r} is not one of {", ".join(OPTIMIZERS)}')
     if optim.grad_clip > 0:
         return optax.chain(optax.clip_by_global_norm(optim.grad_clip), opt)
     return opt

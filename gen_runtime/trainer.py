@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import flax.errors
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -26,6 +27,8 @@ from gen_runtime.config import CHECKPOINTS_FOLDER
 from gen_runtime.data import Batch, prefetch_to_devices
 from gen_runtime.errors import CheckpointError, ConfigError, NonFiniteError, Preempted
 from gen_runtime.metric_writer import MetricWriter
+from gen_runtime.optim import check_optimizer
+from gen_runtime.rng import stream
 
 log = logging.getLogger(__name__)
 PyTree = Any
@@ -68,6 +71,13 @@ def check_training_config(training: ml_collections.ConfigDict) -> None:
                               f'training.steps_per_call={k}')
 
 
+def check_train_settings(config: ml_collections.ConfigDict) -> None:
+    """Raises a ConfigError for any `training` or `optim` setting `train` would refuse (before any work)."""
+    check_training_config(config.training)
+    parallel.check_batch_size(config.training.batch_size)
+    check_optimizer(config.optim)
+
+
 def _uses_host_loop(step_loop: str) -> bool:
     """Whether the steps of one call are dispatched from the host (see configs/common.py).
 
@@ -79,30 +89,52 @@ def _uses_host_loop(step_loop: str) -> bool:
 
 def step_rng(seed: int, step: jax.Array) -> jax.Array:
     """The training noise of global step `step`: the same whatever the device count or resumes."""
-    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 1), step)
+    return stream(seed, 'training', step)
 
 
-def init_state(task: TrainTask, seed: int, mesh: jax.sharding.Mesh) -> PyTree:
-    """The task's initial state, replicated over the mesh."""
-    return jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))(jax.random.key(seed))
+Initialiser = Callable[[jax.Array], PyTree]
 
 
-def abstract_state(task: TrainTask, seed: int, mesh: jax.sharding.Mesh) -> PyTree:
-    """Shapes, dtypes and (replicated) shardings of the task's initial state, computing nothing.
+def init_state(initialiser: Initialiser, seed: int, mesh: jax.sharding.Mesh) -> PyTree:
+    """The initial state `initialiser(key(seed))`, replicated over the mesh."""
+    return jax.jit(initialiser, out_shardings=parallel.replicated(mesh))(jax.random.key(seed))
+
+
+def abstract_state(initialiser: Initialiser, seed: int, mesh: jax.sharding.Mesh) -> PyTree:
+    """Shapes, dtypes and (replicated) shardings of the initial state, computing nothing.
 
     A restore target that costs a trace instead of compiling and running the initialiser.
     """
-    shapes = jax.eval_shape(task.init_state, jax.random.key(seed))
+    shapes = jax.eval_shape(initialiser, jax.random.key(seed))
     rep = parallel.replicated(mesh)
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), shapes)
 
 
-def load_trained_state(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> tuple[int, PyTree]:
-    """(step, state) of the newest readable checkpoint in `workdir`, for sampling and evaluation."""
+def check_builds(initialiser: Initialiser, section: str) -> None:
+    """Traces `initialiser` (shapes only, no compute); a model that cannot be built is a ConfigError.
+
+    Catches widths, head counts or resolutions that do not fit together before any work, with the
+    library's own message, instead of a traceback from inside the network's first call.
+    """
+    try:
+        jax.eval_shape(initialiser, jax.random.key(0))
+    except (ValueError, TypeError, ArithmeticError, flax.errors.FlaxError) as e:
+        first = ' '.join(str(e).split('\n')[0].split())[:300]
+        raise ConfigError(f'the {section} settings describe a network that cannot be built ({type(e).__name__}: '
+                          f'{first}); change the {section} section') from e
+
+
+def load_trained_state(config: ml_collections.ConfigDict, workdir: str,
+                       initialiser: Initialiser) -> tuple[int, PyTree]:
+    """(step, state) of the newest readable checkpoint in `workdir`, for sampling and evaluation.
+
+    `initialiser` is the `init_state` of the family's TrainTask (rng -> state): only its shapes are
+    traced, so restoring needs neither data nor an update step.
+    """
     mesh = parallel.make_mesh()
     ckpt = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), config.training.keep_checkpoints)
     try:
-        restored = ckpt.restore_latest(abstract_state(task, config.seed, mesh))
+        restored = ckpt.restore_latest(abstract_state(initialiser, config.seed, mesh))
     finally:
         ckpt.close()
     if restored is None:
@@ -146,35 +178,21 @@ def _summarise(pending: list[dict[str, jax.Array]]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([np.reshape(m[name], -1) for m in fetched]) for name in fetched[0]}
 
 
-def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> PyTree:
-    """Trains `task` for `config.training.num_steps` steps in `workdir`, resuming if possible.
+StepFn = Callable[[PyTree, Batch, np.int32], tuple[PyTree, list[dict[str, jax.Array]]]]
 
-    Returns the final state. Raises NonFiniteError on a NaN/Inf metric (nothing is saved after the
-    last finite one) and Preempted after saving a checkpoint on SIGTERM or SIGINT.
+
+def compile_steps(task: TrainTask, training: ml_collections.ConfigDict, seed: int,
+                  mesh: jax.sharding.Mesh) -> StepFn:
+    """(state, k stacked batches, first step) -> (state, [metrics]): `training.steps_per_call` updates.
+
+    One jitted `lax.scan` over the k steps (state buffers donated), or, where the backend runs such loops
+    slowly (see `_uses_host_loop`), k dispatches of one jitted step.
     """
-    training = config.training
-    check_training_config(training)
-    parallel.check_batch_size(training.batch_size)
-    k, num_steps = training.steps_per_call, training.num_steps
-    if task.evaluate is not None and (task.evaluate_every < 1 or task.evaluate_every % k):
-        raise ConfigError(f'the evaluation interval {task.evaluate_every} must be a positive multiple of '
-                          f'training.steps_per_call={k}')
-    mesh = parallel.make_mesh()
-    is_chief = jax.process_index() == 0
-
-    state = init_state(task, config.seed, mesh)
-    ckpt = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), training.keep_checkpoints)
-    restored = ckpt.restore_latest(state)
-    start = 0
-    if restored is not None:
-        start, state = restored
-        log.info('resuming from the checkpoint at step %d', start)
-    writer = MetricWriter(workdir, tensorboard=config.runtime.tensorboard, enabled=is_chief)
-    writer.truncate_after(start)
+    k = training.steps_per_call
 
     def one_step(state: PyTree, batches: Batch, first_step: jax.Array, offset: jax.Array) -> tuple[PyTree, dict]:
         batch = jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, offset, keepdims=False), batches)
-        return task.update(state, batch, step_rng(config.seed, first_step + offset))
+        return task.update(state, batch, step_rng(seed, first_step + offset))
 
     def multi_step(state: PyTree, batches: Batch, first_step: jax.Array) -> tuple[PyTree, dict]:
         def body(state: PyTree, offset: jax.Array) -> tuple[PyTree, dict]:
@@ -187,21 +205,67 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
     if _uses_host_loop(training.step_loop):
         single = jax.jit(one_step, in_shardings=(rep, stacked, rep, rep), out_shardings=(rep, rep))
 
-        def step_fn(state: PyTree, batches: Batch, first_step: np.int32) -> tuple[PyTree, list[dict]]:
+        def host_loop(state: PyTree, batches: Batch, first_step: np.int32) -> tuple[PyTree, list[dict]]:
             per_step = []
             for offset in range(k):
                 state, metrics = single(state, batches, first_step, np.int32(offset))
                 per_step.append(metrics)
             return state, per_step
-    else:
-        fused = jax.jit(multi_step, in_shardings=(rep, stacked, rep), out_shardings=(rep, rep), donate_argnums=0)
 
-        def step_fn(state: PyTree, batches: Batch, first_step: np.int32) -> tuple[PyTree, list[dict]]:
-            state, metrics = fused(state, batches, first_step)
-            return state, [metrics]
+        return host_loop
+    fused = jax.jit(multi_step, in_shardings=(rep, stacked, rep), out_shardings=(rep, rep), donate_argnums=0)
+
+    def scanned(state: PyTree, batches: Batch, first_step: np.int32) -> tuple[PyTree, list[dict]]:
+        state, metrics = fused(state, batches, first_step)
+        return state, [metrics]
+
+    return scanned
+
+
+def check_finite(values: dict[str, np.ndarray], done: int, last_saved: int | None, directory: str) -> None:
+    """Raises NonFiniteError naming the first metric that became NaN/Inf, its steps and the last good checkpoint."""
+    bad = [name for name, v in values.items() if not np.all(np.isfinite(v))]
+    if not bad:
+        return
+    where = f'step {last_saved} in {directory}' if last_saved is not None else 'none (no checkpoint was saved yet)'
+    raise NonFiniteError(
+        f'{bad[0]} became NaN/Inf between steps {done - len(values[bad[0]]) + 1} and {done}; training stopped, '
+        f'the last good checkpoint is {where}; lower optim.learning_rate, enable optim.grad_clip or check the data')
+
+
+def _restore_or_init(task: TrainTask, seed: int, mesh: jax.sharding.Mesh,
+                     ckpt: Checkpointer) -> tuple[int, PyTree, bool]:
+    """(first step, state, whether it was restored): the newest readable checkpoint, else the initial one."""
+    state = init_state(task.init_state, seed, mesh)
+    restored = ckpt.restore_latest(state)
+    if restored is None:
+        return 0, state, False
+    log.info('resuming from the checkpoint at step %d', restored[0])
+    return restored[0], restored[1], True
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> PyTree:
+    """Trains `task` for `config.training.num_steps` steps in `workdir`, resuming if possible.
+
+    Returns the final state. Raises NonFiniteError on a NaN/Inf metric (nothing is saved after the
+    last finite one) and Preempted after saving a checkpoint on SIGTERM or SIGINT.
+    """
+    training = config.training
+    check_train_settings(config)
+    k, num_steps = training.steps_per_call, training.num_steps
+    if task.evaluate is not None and (task.evaluate_every < 1 or task.evaluate_every % k):
+        raise ConfigError(f'the evaluation interval {task.evaluate_every} must be a positive multiple of '
+                          f'training.steps_per_call={k}')
+    mesh = parallel.make_mesh()
+    is_chief = jax.process_index() == 0
+    ckpt = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), training.keep_checkpoints)
+    start, state, resumed = _restore_or_init(task, config.seed, mesh, ckpt)
+    writer = MetricWriter(workdir, tensorboard=config.runtime.tensorboard, enabled=is_chief)
+    writer.truncate_after(start)
+    step_fn = compile_steps(task, training, config.seed, mesh)
     batches = prefetch_to_devices((task.host_batches(s, k) for s in range(start, num_steps, k)),
                                   mesh, leading_axes=1)
-    last_saved = start if restored is not None else None
+    last_saved = start if resumed else None
     pending: list[dict[str, jax.Array]] = []
     bar = tqdm(total=num_steps, initial=start, desc='train', unit='step', dynamic_ncols=True,
                disable=not (is_chief and config.runtime.progress_bar))
@@ -219,22 +283,14 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
                 done = step + k
                 bar.update(k)
                 finished = done == num_steps
-                do_log = done % training.log_every == 0 or finished or stop.raised
-                do_save = done % training.checkpoint_every == 0 or finished or stop.raised
                 do_eval = task.evaluate is not None and (done % task.evaluate_every == 0 or finished)
-                do_log = do_log or do_eval
+                do_log = done % training.log_every == 0 or finished or stop.raised or do_eval
+                do_save = done % training.checkpoint_every == 0 or finished or stop.raised
                 if not (do_log or do_save):
                     continue
                 values = _summarise(pending)
                 pending = []
-                bad = [name for name, v in values.items() if not np.all(np.isfinite(v))]
-                if bad:
-                    where = (f'step {last_saved} in {ckpt.directory}' if last_saved is not None
-                             else 'none (no checkpoint was saved yet)')
-                    raise NonFiniteError(
-                        f'{bad[0]} became NaN/Inf between steps {done - len(values[bad[0]]) + 1} and '
-                        f'{done}; training stopped, the last good checkpoint is {where}; lower '
-                        'optim.learning_rate, enable optim.grad_clip or check the data')
+                check_finite(values, done, last_saved, ckpt.directory)
                 if do_log:
                     now = time.perf_counter()
                     summary = {name: float(np.mean(v)) for name, v in values.items()}

@@ -26,7 +26,7 @@ import optax
 from gen_runtime.data import Batch, TrainBatches
 from gen_runtime.errors import ConfigError
 from gen_runtime.train_state import TrainState
-from gen_runtime.trainer import TrainTask
+from gen_runtime.trainer import Initialiser, TrainTask
 from ldm_jax.data import to_model_range
 from ldm_jax.models import autoencoder_from_config, discriminator_from_config
 from ldm_jax.nn.autoencoder import VQModel, output_conv
@@ -62,10 +62,8 @@ def adaptive_weight(rec_grad: jax.Array, gan_grad: jax.Array, disc_weight: float
     return jax.lax.stop_gradient(jnp.clip(weight, 0.0, 1e4) * disc_weight)
 
 
-def autoencoder_task(config: ml_collections.ConfigDict, batches: TrainBatches | None,
-                     image_shape: tuple[int, int, int]) -> TrainTask:
-    """The TrainTask of `config.autoencoder` (batches may be None when only restoring a checkpoint)."""
-    ae = config.autoencoder
+def check_autoencoder_training(ae: ml_collections.ConfigDict) -> None:
+    """Raises a ConfigError for an `autoencoder` training setting `autoencoder_task` cannot honour."""
     if ae.codebook not in ('loss', 'ema'):
         raise ConfigError(f"autoencoder.codebook={ae.codebook!r} is not one of 'loss', 'ema'")
     if ae.pixel_loss not in ('l1', 'l2'):
@@ -73,12 +71,15 @@ def autoencoder_task(config: ml_collections.ConfigDict, batches: TrainBatches | 
     if ae.disc_reconstructions not in ('updated', 'before_update'):
         raise ConfigError(f"autoencoder.disc_reconstructions={ae.disc_reconstructions!r} is not one of 'updated', "
                           "'before_update'")
-    perceptual = perceptual_loss_from_config(ae.perceptual_loss)
-    if ae.perceptual_weight > 0 and perceptual is None:
+    if ae.perceptual_weight > 0 and perceptual_loss_from_config(ae.perceptual_loss) is None:
         raise ConfigError('autoencoder.perceptual_weight > 0 needs autoencoder.perceptual_loss (module:function)')
+
+
+def autoencoder_initialiser(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> Initialiser:
+    """rng -> {'generator', 'discriminator'} initial TrainStates (what the autoencoder's checkpoints hold)."""
+    ae = config.autoencoder
     vq = autoencoder_from_config(config)
     disc = discriminator_from_config(config)
-    last_layer = output_conv(config.data.num_channels)
 
     def init_state(rng: jax.Array) -> dict[str, TrainState]:
         g_rng, d_rng = jax.random.split(rng)
@@ -92,6 +93,19 @@ def autoencoder_task(config: ml_collections.ConfigDict, batches: TrainBatches | 
         return {'generator': TrainState.from_config(g_params, config, extra=stats),
                 'discriminator': TrainState.from_config(d_vars['params'], config,
                                                         extra={'batch_stats': d_vars['batch_stats']})}
+
+    return init_state
+
+
+def autoencoder_task(config: ml_collections.ConfigDict, batches: TrainBatches,
+                     image_shape: tuple[int, int, int]) -> TrainTask:
+    """The TrainTask of `config.autoencoder`."""
+    ae = config.autoencoder
+    check_autoencoder_training(ae)
+    perceptual = perceptual_loss_from_config(ae.perceptual_loss)
+    vq = autoencoder_from_config(config)
+    disc = discriminator_from_config(config)
+    last_layer = output_conv(config.data.num_channels)
 
     def reconstruction_loss(x: jax.Array, rec: jax.Array) -> jax.Array:
         err = jnp.abs(x - rec) if ae.pixel_loss == 'l1' else (x - rec) ** 2
@@ -164,12 +178,7 @@ def autoencoder_task(config: ml_collections.ConfigDict, batches: TrainBatches | 
                    'grad_norm': optax.global_norm(grads), **codebook_usage(aux['indices'], ae.num_codes)}
         return {'generator': new_g, 'discriminator': new_d}, metrics
 
-    def host_batches(step: int, count: int) -> Batch:
-        if batches is None:
-            raise ConfigError('this autoencoder task was built without data (for restoring only)')
-        return batches.host_batches(step, count)
-
-    return TrainTask(init_state, update, host_batches)
+    return TrainTask(autoencoder_initialiser(config, image_shape), update, batches.host_batches)
 
 
 def _with_codebook(params: dict, codebook: jax.Array) -> dict:

@@ -7,7 +7,6 @@ the pre-quantisation latents of a frozen first stage: they are computed once per
 in `<workdir>/latents/`.
 """
 
-import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from tqdm import tqdm
 
 from gen_runtime import parallel
 from gen_runtime.config import resolve_data_path
-from gen_runtime.data import IMAGE_SUFFIXES, ArrayDataset, Batch, Dataset, eval_batches, image_preprocessor
+from gen_runtime.data import IMAGE_SUFFIXES, ArrayDataset, Batch, Dataset, device_eval_batches, image_preprocessor
 from gen_runtime.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -63,16 +62,11 @@ def encode_dataset(encode: Callable[[PyTree, jax.Array], jax.Array], params: PyT
     fn = jax.jit(encode, in_shardings=(parallel.replicated(mesh), parallel.batch_sharded(mesh)),
                  out_shardings=parallel.batch_sharded(mesh))
     out: dict[str, list[np.ndarray]] = {'latent': [], 'label': []}
-    total = -(-len(dataset) // batch_size)
-    for batch in tqdm(eval_batches(dataset, batch_size, preprocess), total=total, desc=desc,
-                      disable=jax.process_index() != 0):
+    for _, batch, mask in device_eval_batches(dataset, batch_size, preprocess, desc=desc):
         images = batch['image'][:, :, ::-1] if flip else batch['image']
-        z = parallel.to_host(fn(params, parallel.host_local_to_global(to_model_range(images), mesh)))
-        rows = parallel.to_host(parallel.host_local_to_global({k: batch[k] for k in ('mask', 'label') if k in batch},
-                                                              mesh))
-        out['latent'].append(z[rows['mask']])
-        if 'label' in rows:
-            out['label'].append(rows['label'][rows['mask']])
+        out['latent'].append(parallel.to_host(fn(params, to_model_range(images)))[mask])
+        if 'label' in batch:
+            out['label'].append(parallel.to_host(batch['label'])[mask])
     return {k: np.concatenate(v) for k, v in out.items() if v}
 
 
@@ -100,29 +94,6 @@ def cached_latents(config: ml_collections.ConfigDict, workdir: str, split: str, 
         np.savez(path + '.tmp.npz', **arrays)
         os.replace(path + '.tmp.npz', path)
     return arrays
-
-
-@dataclasses.dataclass(frozen=True)
-class FirstExamples:
-    """The first `count` examples of a data set."""
-
-    dataset: Dataset
-    count: int
-
-    @property
-    def levels(self) -> int:
-        return self.dataset.levels
-
-    def __len__(self) -> int:
-        return min(self.count, len(self.dataset))
-
-    def gather(self, indices: np.ndarray) -> Batch:
-        return self.dataset.gather(indices)
-
-
-def first_examples(dataset: Dataset, count: int) -> Dataset:
-    """At most `count` examples of `dataset` (all of them for count 0)."""
-    return FirstExamples(dataset, count) if 0 < count < len(dataset) else dataset
 
 
 def latent_dataset(arrays: dict[str, np.ndarray]) -> ArrayDataset:

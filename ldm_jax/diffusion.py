@@ -15,16 +15,11 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
-from gen_runtime.errors import ConfigError
 from ldm_jax.schedule import Schedule, extract
 
 PARAMETERIZATIONS = ('eps', 'x0', 'v')
 VARIANCES = ('fixed_small', 'fixed_large')
-
-
-def check_parameterization(name: str) -> None:
-    if name not in PARAMETERIZATIONS:
-        raise ConfigError(f'diffusion.parameterization={name!r} is not one of {", ".join(PARAMETERIZATIONS)}')
+LOSSES = ('l2', 'l1')
 
 
 def q_sample(s: Schedule, x0: jax.Array, t: jax.Array, noise: jax.Array) -> jax.Array:
@@ -42,7 +37,7 @@ def training_target(parameterization: str, s: Schedule, x0: jax.Array, t: jax.Ar
     if parameterization == 'v':
         return (extract(s.sqrt_alphas_cumprod, t, x0.ndim) * noise
                 - extract(s.sqrt_one_minus_alphas_cumprod, t, x0.ndim) * x0)
-    raise ConfigError(f'diffusion.parameterization={parameterization!r} is not one of {", ".join(PARAMETERIZATIONS)}')
+    raise ValueError(f'parameterization={parameterization!r} is not one of {", ".join(PARAMETERIZATIONS)}')
 
 
 def split_prediction(parameterization: str, s: Schedule, x_t: jax.Array, t: jax.Array,
@@ -58,7 +53,7 @@ def split_prediction(parameterization: str, s: Schedule, x_t: jax.Array, t: jax.
     if parameterization == 'v':
         a, b = extract(s.sqrt_alphas_cumprod, t, n), extract(s.sqrt_one_minus_alphas_cumprod, t, n)
         return a * x_t - b * out, a * out + b * x_t
-    raise ConfigError(f'diffusion.parameterization={parameterization!r} is not one of {", ".join(PARAMETERIZATIONS)}')
+    raise ValueError(f'parameterization={parameterization!r} is not one of {", ".join(PARAMETERIZATIONS)}')
 
 
 def eps_to_x0(s: Schedule, x_t: jax.Array, t: jax.Array, eps: jax.Array) -> jax.Array:
@@ -79,7 +74,7 @@ def model_log_variance(s: Schedule, variance: str, t: jax.Array, ndim: int) -> j
         return extract(s.posterior_log_variance_clipped, t, ndim)
     if variance == 'fixed_large':
         return extract(s.log_betas_large, t, ndim)
-    raise ConfigError(f'diffusion.variance={variance!r} is not one of {", ".join(VARIANCES)}')
+    raise ValueError(f'variance={variance!r} is not one of {", ".join(VARIANCES)}')
 
 
 def loss_simple(out: jax.Array, target: jax.Array, kind: str = 'l2') -> jax.Array:
@@ -89,7 +84,7 @@ def loss_simple(out: jax.Array, target: jax.Array, kind: str = 'l2') -> jax.Arra
         return jnp.mean((out - target) ** 2, axis=axes)
     if kind == 'l1':
         return jnp.mean(jnp.abs(out - target), axis=axes)
-    raise ConfigError(f"diffusion.loss={kind!r} is not one of 'l2', 'l1'")
+    raise ValueError(f'loss={kind!r} is not one of {", ".join(LOSSES)}')
 
 
 def normal_kl(mean1: jax.Array, logvar1: jax.Array, mean2: jax.Array, logvar2: jax.Array) -> jax.Array:

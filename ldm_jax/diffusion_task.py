@@ -18,9 +18,9 @@ import optax
 from gen_runtime.data import Batch, TrainBatches
 from gen_runtime.errors import ConfigError
 from gen_runtime.train_state import TrainState
-from gen_runtime.trainer import TrainTask
+from gen_runtime.trainer import Initialiser, TrainTask
 from ldm_jax.data import to_model_range
-from ldm_jax.diffusion import check_parameterization, loss_simple, q_sample, training_target
+from ldm_jax.diffusion import LOSSES, PARAMETERIZATIONS, VARIANCES, loss_simple, q_sample, training_target
 from ldm_jax.guidance import drop_labels
 from ldm_jax.models import classifier_from_config, unet_from_config
 from ldm_jax.schedule import schedule_from_config
@@ -34,6 +34,13 @@ class DataSpace:
     latent: bool
 
 
+def check_diffusion_settings(diffusion: ml_collections.ConfigDict) -> None:
+    """Raises a ConfigError for a parameterisation, variance or loss of `diffusion` that does not exist."""
+    for field, choices in (('parameterization', PARAMETERIZATIONS), ('variance', VARIANCES), ('loss', LOSSES)):
+        if diffusion[field] not in choices:
+            raise ConfigError(f'diffusion.{field}={diffusion[field]!r} is not one of {", ".join(choices)}')
+
+
 def model_input(batch: Batch, scale_factor: jax.Array) -> jax.Array:
     """x_0 of a batch: scaled latents, or images in [0, 1] mapped to [-1, 1]."""
     if 'latent' in batch:
@@ -41,33 +48,33 @@ def model_input(batch: Batch, scale_factor: jax.Array) -> jax.Array:
     return to_model_range(batch['image'])
 
 
-def _host_batches(batches: TrainBatches | None):  # noqa: ANN202 - returns the TrainTask's host_batches
-    def host_batches(step: int, count: int) -> Batch:
-        if batches is None:
-            raise ConfigError('this task was built without data (for restoring a checkpoint only)')
-        return batches.host_batches(step, count)
-
-    return host_batches
-
-
 def _initial_state(config: ml_collections.ConfigDict, params: dict, scale_factor: float) -> TrainState:
     return TrainState.from_config(params, config, extra={'scale_factor': jnp.asarray(scale_factor, jnp.float32)})
 
 
-def diffusion_task(config: ml_collections.ConfigDict, batches: TrainBatches | None, space: DataSpace,
-                   scale_factor: float = 1.0) -> TrainTask:
-    """The TrainTask of the denoiser (`config.model`, `config.diffusion`)."""
-    diffusion = config.diffusion
-    check_parameterization(diffusion.parameterization)
+def diffusion_initialiser(config: ml_collections.ConfigDict, space: DataSpace,
+                          scale_factor: float = 1.0) -> Initialiser:
+    """rng -> the denoiser's initial TrainState (what its checkpoints hold)."""
     unet = unet_from_config(config, space.shape[-1])
-    schedule = schedule_from_config(diffusion)
     conditional = config.model.num_classes > 0
-    null_label = config.model.num_classes
 
     def init_state(rng: jax.Array) -> TrainState:
         labels = jnp.zeros((1,), jnp.int32) if conditional else None
         params = unet.init(rng, jnp.zeros((1, *space.shape)), jnp.zeros((1,), jnp.int32), labels)['params']
         return _initial_state(config, params, scale_factor)
+
+    return init_state
+
+
+def diffusion_task(config: ml_collections.ConfigDict, batches: TrainBatches, space: DataSpace,
+                   scale_factor: float = 1.0) -> TrainTask:
+    """The TrainTask of the denoiser (`config.model`, `config.diffusion`)."""
+    diffusion = config.diffusion
+    check_diffusion_settings(diffusion)
+    unet = unet_from_config(config, space.shape[-1])
+    schedule = schedule_from_config(diffusion)
+    conditional = config.model.num_classes > 0
+    null_label = config.model.num_classes
 
     def update(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
         x0 = model_input(batch, state.extra['scale_factor'])
@@ -85,10 +92,22 @@ def diffusion_task(config: ml_collections.ConfigDict, batches: TrainBatches | No
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
         return state.apply_gradients(grads), {'loss': loss, 'grad_norm': optax.global_norm(grads)}
 
-    return TrainTask(init_state, update, _host_batches(batches))
+    return TrainTask(diffusion_initialiser(config, space, scale_factor), update, batches.host_batches)
 
 
-def classifier_task(config: ml_collections.ConfigDict, batches: TrainBatches | None, space: DataSpace,
+def classifier_initialiser(config: ml_collections.ConfigDict, space: DataSpace,
+                           scale_factor: float = 1.0) -> Initialiser:
+    """rng -> the noise-conditional classifier's initial TrainState."""
+    classifier = classifier_from_config(config)
+
+    def init_state(rng: jax.Array) -> TrainState:
+        params = classifier.init(rng, jnp.zeros((1, *space.shape)), jnp.zeros((1,), jnp.int32))['params']
+        return _initial_state(config, params, scale_factor)
+
+    return init_state
+
+
+def classifier_task(config: ml_collections.ConfigDict, batches: TrainBatches, space: DataSpace,
                     scale_factor: float = 1.0) -> TrainTask:
     """The TrainTask of the noise-conditional classifier (`config.classifier`)."""
     classifier = classifier_from_config(config)
@@ -96,10 +115,6 @@ def classifier_task(config: ml_collections.ConfigDict, batches: TrainBatches | N
     max_t = config.classifier.max_timestep or config.diffusion.num_timesteps
     if not 0 < max_t <= config.diffusion.num_timesteps:
         raise ConfigError(f'classifier.max_timestep={max_t} must be in 1..diffusion.num_timesteps')
-
-    def init_state(rng: jax.Array) -> TrainState:
-        params = classifier.init(rng, jnp.zeros((1, *space.shape)), jnp.zeros((1,), jnp.int32))['params']
-        return _initial_state(config, params, scale_factor)
 
     def update(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
         x0 = model_input(batch, state.extra['scale_factor'])
@@ -116,4 +131,4 @@ def classifier_task(config: ml_collections.ConfigDict, batches: TrainBatches | N
         return state.apply_gradients(grads), {'loss': loss, 'accuracy': accuracy,
                                               'grad_norm': optax.global_norm(grads)}
 
-    return TrainTask(init_state, update, _host_batches(batches))
+    return TrainTask(classifier_initialiser(config, space, scale_factor), update, batches.host_batches)

@@ -1,16 +1,14 @@
 """Evaluations over a data split: the diffusion model's variational bound and the autoencoder's reconstructions."""
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from tqdm import tqdm
 
 from gen_runtime import parallel
-from gen_runtime.data import Batch, Dataset, eval_batches
+from gen_runtime.data import Batch, Dataset, device_eval_batches
 from gen_runtime.errors import DataError
 from ldm_jax.data import to_model_range, unit_preprocessor
 from ldm_jax.diffusion import split_prediction, vlb_bpd
@@ -22,17 +20,6 @@ from ldm_jax.schedule import schedule_from_config
 PyTree = Any
 
 
-def _sharded_batches(dataset: Dataset, batch_size: int, preprocess: Callable,
-                     desc: str) -> Iterator[tuple[Batch, np.ndarray]]:
-    """Whole-split batches placed on the devices (batch-sharded), with the host copy of their mask."""
-    parallel.check_batch_size(batch_size, 'the evaluation batch size')
-    mesh = parallel.make_mesh()
-    for batch in tqdm(eval_batches(dataset, batch_size, preprocess), total=-(-len(dataset) // batch_size),
-                      desc=desc, disable=jax.process_index() != 0):
-        placed = parallel.host_local_to_global(batch, mesh)
-        yield placed, parallel.to_host(placed['mask'])
-
-
 def _masked_means(parts: list[dict[str, np.ndarray]], masks: list[np.ndarray]) -> dict[str, float]:
     mask = np.concatenate(masks)
     if not mask.any():
@@ -41,8 +28,9 @@ def _masked_means(parts: list[dict[str, np.ndarray]], masks: list[np.ndarray]) -
 
 
 def likelihood(config: ml_collections.ConfigDict, unet: UNet, params: PyTree, dataset: Dataset,
-               seed: int) -> dict[str, float]:
-    """Mean variational bound (bits/dim) of the split: total, prior L_T, decoder L_0 and the KL terms.
+               rng: jax.Array) -> dict[str, float]:
+    """Mean variational bound (bits/dim) of the split: total, prior L_T, decoder L_0 and the KL terms;
+    batch i's noise from fold_in(rng, i).
 
     Images are mapped to [-1, 1] on their bin centres n/(levels-1) (no dequantisation), as DDPM's
     discretised decoder expects.
@@ -66,10 +54,9 @@ def likelihood(config: ml_collections.ConfigDict, unet: UNet, params: PyTree, da
     fn = jax.jit(bound, in_shardings=(parallel.replicated(mesh), parallel.batch_sharded(mesh), None),
                  out_shardings=parallel.batch_sharded(mesh))
     parts, masks = [], []
-    for index, (batch, mask) in enumerate(_sharded_batches(dataset, config.likelihood.batch_size, preprocess,
-                                                           'bits/dim')):
-        rng = jax.random.fold_in(jax.random.key(seed), index)
-        parts.append(parallel.to_host(fn(params, {k: v for k, v in batch.items() if k != 'mask'}, rng)))
+    for index, batch, mask in device_eval_batches(dataset, config.likelihood.batch_size, preprocess,
+                                                  desc='bits/dim', progress=config.runtime.progress_bar):
+        parts.append(parallel.to_host(fn(params, batch, jax.random.fold_in(rng, index))))
         masks.append(mask)
     means = _masked_means(parts, masks)
     return {'bpd': means['total'], 'prior_bpd': means['prior'], 'decoder_bpd': means['decoder'],
@@ -94,7 +81,8 @@ def reconstructions(config: ml_collections.ConfigDict, model: VQModel, params: P
     fn = jax.jit(run, in_shardings=(parallel.replicated(mesh), batch_spec), out_shardings=batch_spec)
     parts, masks, originals, recs = [], [], [], []
     counts = np.zeros(model.num_codes)
-    for batch, mask in _sharded_batches(dataset, batch_size, preprocess, 'reconstruct'):
+    for _, batch, mask in device_eval_batches(dataset, batch_size, preprocess, desc='reconstruct',
+                                              progress=config.runtime.progress_bar):
         rec, mse, indices = parallel.to_host(fn(params, batch['image']))
         images = parallel.to_host(batch['image'])
         parts.append({'mse': mse, 'l1': 2.0 * np.mean(np.abs(rec - images), axis=(1, 2, 3)),

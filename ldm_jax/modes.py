@@ -5,32 +5,35 @@
 - reconstruct: reconstruction metrics and an image grid of a trained autoencoder on the eval split.
 - train: train what `task` says: the diffusion model (in pixel space, or on the latents of the first stage
   in latent.first_stage_workdir) or the noise-conditional classifier of classifier guidance.
-- sample: draw sampling.num_samples images; writes a PNG grid and an npz under <workdir>/samples/.
+- sample: draw sampling.num_samples images: a PNG grid and an npz.
 - eval: draw eval.num_samples images and score them with gen_runtime.sample_quality (FID, KID, ...).
 - likelihood: the variational bound in bits/dim on the eval split (pixel-space models).
-- memorization: PSNR of the newest samples to their nearest training images (the overfitting check).
+- memorization: PSNR of the newest `sample` results to their nearest training images (the overfitting check).
 - import_weights / import_autoencoder: PyTorch weights (latent-diffusion or diffusers layout, as .npz or
   .safetensors) as step 0 of the workdir (see ldm_jax/weights.py).
+
+A mode that uses a trained checkpoint writes into `<workdir>/<mode>/step_<N>/` (gen_runtime.outputs).
 """
 
 import glob
 import json
 import logging
 import os
-from collections.abc import Callable
 
-import jax
 import ml_collections
 import numpy as np
 
 from gen_runtime import trainer
-from gen_runtime.data import TrainBatches, load_dataset
-from gen_runtime.errors import ConfigError, DataError
+from gen_runtime.data import TrainBatches, first_examples, load_dataset
+from gen_runtime.errors import DataError
 from gen_runtime.images import save_image_grid
-from ldm_jax.autoencoder_task import autoencoder_task
+from gen_runtime.modes import Mode
+from gen_runtime.outputs import is_chief, results_dir, write_json
+from gen_runtime.rng import stream
+from ldm_jax import checks
+from ldm_jax.autoencoder_task import autoencoder_initialiser, autoencoder_task
 from ldm_jax.data import (
     cached_latents,
-    first_examples,
     image_shape,
     latent_dataset,
     latent_preprocessor,
@@ -38,24 +41,19 @@ from ldm_jax.data import (
     resize_folder,
     unit_preprocessor,
 )
-from ldm_jax.diffusion_task import DataSpace, classifier_task, diffusion_task
+from ldm_jax.diffusion_task import DataSpace, classifier_task, diffusion_initialiser, diffusion_task
 from ldm_jax.evaluation import likelihood as likelihood_of_split
 from ldm_jax.evaluation import nearest_neighbours, reconstructions
-from ldm_jax.generate import Sampler
+from ldm_jax.generation import Sampler
 from ldm_jax.models import autoencoder_from_config, unet_from_config
 from ldm_jax.pretrained import data_space, load_first_stage
 from ldm_jax.weights import import_autoencoder, import_unet
 
 log = logging.getLogger(__name__)
-TASKS = ('diffusion', 'classifier')
-# `sample` and `eval` draw the same sequence of samples (eval scores the first eval.num_samples of it).
-SAMPLE_SEED_OFFSET = 1
 
 
 def _write_json(path: str, values: dict) -> None:
-    if jax.process_index() == 0:
-        with open(path, 'w') as f:
-            json.dump(values, f, indent=2)
+    write_json(path, values)
     print(json.dumps(values))
 
 
@@ -90,8 +88,6 @@ def training_batches(config: ml_collections.ConfigDict, workdir: str,
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> None:
-    if config.task not in TASKS:
-        raise ConfigError(f'task={config.task!r} is not one of {", ".join(TASKS)}')
     space = data_space(config)
     batches, scale = training_batches(config, workdir, space)
     build = diffusion_task if config.task == 'diffusion' else classifier_task
@@ -105,13 +101,12 @@ def train_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def reconstruct(config: ml_collections.ConfigDict, workdir: str) -> None:
-    step, state = trainer.load_trained_state(config, workdir, autoencoder_task(config, None, image_shape(config)))
+    step, state = trainer.load_trained_state(config, workdir, autoencoder_initialiser(config, image_shape(config)))
     params = state['generator'].ema_params if config.latent.use_ema else state['generator'].params
     dataset = load_dataset(config, config.data.eval_split)
     metrics, originals, recs = reconstructions(config, autoencoder_from_config(config), params, dataset,
                                                config.latent.encode_batch_size)
-    out = os.path.join(workdir, 'reconstructions', f'step_{step}')
-    os.makedirs(out, exist_ok=True)
+    out = results_dir(workdir, 'reconstruct', step)
     pairs = np.stack([originals, recs], axis=1).reshape(-1, *originals.shape[1:])
     save_image_grid(pairs, os.path.join(out, 'originals_and_reconstructions.png'), ncols=8)
     _write_json(os.path.join(out, 'metrics.json'), {'step': step, **metrics})
@@ -119,12 +114,11 @@ def reconstruct(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 def sample(config: ml_collections.ConfigDict, workdir: str) -> None:
     sampler = Sampler(config, workdir)
-    parts = list(sampler.batches(config.sampling.num_samples, config.seed + SAMPLE_SEED_OFFSET))
+    parts = list(sampler.batches(config.sampling.num_samples, stream(config.seed, 'sampling')))
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
-    out = os.path.join(workdir, 'samples', f'step_{sampler.step}')
-    if jax.process_index() == 0:
-        os.makedirs(out, exist_ok=True)
+    out = results_dir(workdir, 'sample', sampler.step)
+    if is_chief():
         save_image_grid(images[:256], os.path.join(out, 'samples.png'))
         np.savez_compressed(os.path.join(out, 'samples.npz'), images=np.round(images * 255).astype(np.uint8),
                             labels=labels)
@@ -135,30 +129,29 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
     from gen_runtime.sample_quality import evaluate_samples
 
     sampler = Sampler(config, workdir)
-    batches = (images for images, _ in sampler.batches(config.eval.num_samples, config.seed + SAMPLE_SEED_OFFSET))
-    results = evaluate_samples(config, workdir, batches)
+    batches = (images for images, _ in sampler.batches(config.eval.num_samples, stream(config.seed, 'sampling')))
+    results = evaluate_samples(config, results_dir(workdir, 'eval', sampler.step), batches)
     print(json.dumps({'step': sampler.step, **results}))
 
 
 def likelihood(config: ml_collections.ConfigDict, workdir: str) -> None:
     space = data_space(config)
-    if space.latent:
-        raise ConfigError('--mode likelihood gives bits/dim of pixel-space models; this config diffuses latents')
-    step, state = trainer.load_trained_state(config, workdir, diffusion_task(config, None, space))
+    step, state = trainer.load_trained_state(config, workdir, diffusion_initialiser(config, space))
     params = state.ema_params if config.sampling.use_ema else state.params
     dataset = first_examples(load_dataset(config, config.data.eval_split), config.likelihood.max_examples)
     results = likelihood_of_split(config, unet_from_config(config, space.shape[-1]), params, dataset,
-                                  config.seed + 2)
-    _write_json(os.path.join(workdir, 'likelihood.json'), {'step': step, **results})
+                                  stream(config.seed, 'likelihood'))
+    _write_json(os.path.join(results_dir(workdir, 'likelihood', step), 'likelihood.json'), {'step': step, **results})
 
 
 def memorization(config: ml_collections.ConfigDict, workdir: str) -> None:
     """How close the newest samples are to training images: PSNR to the nearest one, against the PSNR
     between training images (leave-one-out). A model that reproduces its training set scores far above it."""
-    runs = sorted(glob.glob(os.path.join(workdir, 'samples', 'step_*', 'samples.npz')),
+    runs = sorted(glob.glob(os.path.join(workdir, 'sample', 'step_*', 'samples.npz')),
                   key=lambda p: int(p.split('step_')[-1].split(os.sep)[0]))
     if not runs:
-        raise DataError(f'no samples in {workdir}/samples; run --mode sample first')
+        raise DataError(f'no samples in {workdir}/sample; run --mode sample first')
+    step = int(runs[-1].split('step_')[-1].split(os.sep)[0])
     with np.load(runs[-1]) as f:
         samples = f['images'].astype(np.float32) / 255.0
     dataset = load_dataset(config, config.data.train_split)
@@ -166,7 +159,7 @@ def memorization(config: ml_collections.ConfigDict, workdir: str) -> None:
     train = preprocess(dataset.gather(np.arange(len(dataset))), np.random.default_rng(0))['image']
     nearest, psnr = nearest_neighbours(samples, train)
     _, train_psnr = nearest_neighbours(train, train, exclude_self=True)
-    out = os.path.dirname(runs[-1])
+    out = results_dir(workdir, 'memorization', step)
     pairs = np.stack([samples, train[nearest]], axis=1).reshape(-1, *samples.shape[1:])
     save_image_grid(pairs[:64], os.path.join(out, 'samples_and_nearest_training_images.png'), ncols=8)
     _write_json(os.path.join(out, 'memorization.json'), {
@@ -183,15 +176,23 @@ def preprocess(config: ml_collections.ConfigDict, workdir: str) -> None:
     print(f'{count} images resized to {config.preprocess.size}x{config.preprocess.size} in {destination}')
 
 
-MODES: dict[str, Callable[[ml_collections.ConfigDict, str], None]] = {
-    'preprocess': preprocess,
-    'train_autoencoder': train_autoencoder,
-    'reconstruct': reconstruct,
-    'train': train,
-    'sample': sample,
-    'eval': evaluate,
-    'likelihood': likelihood,
-    'memorization': memorization,
-    'import_weights': import_unet,
-    'import_autoencoder': import_autoencoder,
+# Sections that may change between invocations on one workdir (besides gen_runtime.config's): how to
+# sample and evaluate, and where imported weights came from (recorded in import.json).
+RUN_INDEPENDENT_FIELDS = ('sampling', 'likelihood', 'weights')
+MODES: dict[str, Mode] = {
+    'preprocess': Mode(preprocess, 'resize a folder of images to preprocess.size squares', checks.check_preprocess),
+    'train_autoencoder': Mode(train_autoencoder, 'train the VQ autoencoder with its patch discriminator',
+                              checks.check_train_autoencoder),
+    'reconstruct': Mode(reconstruct, "a trained autoencoder's reconstructions of the eval split",
+                        checks.check_autoencoder),
+    'train': Mode(train, 'train the diffusion model (pixels or first-stage latents) or the guidance classifier',
+                  checks.check_train),
+    'sample': Mode(sample, 'draw sampling.num_samples images (DDPM or DDIM, guidance)', checks.check_sample),
+    'eval': Mode(evaluate, 'FID/KID/IS/PR of eval.num_samples samples', checks.check_eval),
+    'likelihood': Mode(likelihood, 'the variational bound in bits/dim on the eval split (pixel space)',
+                       checks.check_likelihood),
+    'memorization': Mode(memorization, 'PSNR of the newest samples to their nearest training images'),
+    'import_weights': Mode(import_unet, 'a latent-diffusion or diffusers UNet as step 0', checks.check_diffusion),
+    'import_autoencoder': Mode(import_autoencoder, 'a taming / latent-diffusion or diffusers VQ model as step 0',
+                               checks.check_autoencoder),
 }

@@ -15,9 +15,9 @@ import ml_collections
 from gen_runtime.config import CONFIG_FILE, flatten
 from gen_runtime.errors import ConfigError
 from gen_runtime.trainer import load_trained_state
-from ldm_jax.autoencoder_task import autoencoder_task
+from ldm_jax.autoencoder_task import autoencoder_initialiser
 from ldm_jax.data import image_shape
-from ldm_jax.diffusion_task import DataSpace, classifier_task
+from ldm_jax.diffusion_task import DataSpace, classifier_initialiser
 from ldm_jax.models import autoencoder_from_config, classifier_from_config
 from ldm_jax.nn.autoencoder import VQModel
 from ldm_jax.nn.unet import EncoderUNet
@@ -78,7 +78,7 @@ def load_first_stage(config: ml_collections.ConfigDict) -> FirstStage:
     workdir = config.latent.first_stage_workdir
     fs_config = _first_stage_config(config)
     shape = image_shape(fs_config)
-    step, state = load_trained_state(fs_config, workdir, autoencoder_task(fs_config, None, shape))
+    step, state = load_trained_state(fs_config, workdir, autoencoder_initialiser(fs_config, shape))
     generator = state['generator']
     params = generator.ema_params if config.latent.use_ema else generator.params
     return FirstStage(autoencoder_from_config(fs_config), params, step, shape)
@@ -108,6 +108,6 @@ def load_classifier(config: ml_collections.ConfigDict) -> Classifier:
         if ours.get(field) != theirs.get(field):
             raise ConfigError(f'the classifier in {workdir} was trained with {field}={theirs.get(field)!r}, this model '
                               f'with {ours.get(field)!r}; guidance needs the same noise schedule and data space')
-    _, state = load_trained_state(clf_config, workdir, classifier_task(clf_config, None, data_space(clf_config)))
+    _, state = load_trained_state(clf_config, workdir, classifier_initialiser(clf_config, data_space(clf_config)))
     max_t = clf_config.classifier.max_timestep or clf_config.diffusion.num_timesteps
     return Classifier(classifier_from_config(clf_config), state.ema_params, max_t)

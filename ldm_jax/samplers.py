@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gen_runtime.errors import ConfigError
 from ldm_jax.diffusion import model_log_variance, q_posterior
 from ldm_jax.schedule import Schedule, extract
 
@@ -37,9 +36,9 @@ def ddim_timesteps(spacing: str, num_steps: int, num_timesteps: int) -> np.ndarr
       leaves x unchanged unless x_0 is clipped).
     """
     if num_steps < 1:
-        raise ConfigError(f'sampling.num_steps={num_steps} must be at least 1')
+        raise ValueError(f'num_steps={num_steps} must be at least 1')
     if spacing in ('uniform', 'uniform_ldm') and num_steps > num_timesteps:
-        raise ConfigError(f'sampling.num_steps={num_steps} is more DDIM steps than the {num_timesteps} timesteps')
+        raise ValueError(f'num_steps={num_steps} is more DDIM steps than the {num_timesteps} timesteps')
     if spacing == 'uniform':
         steps = np.arange(num_steps) * (num_timesteps // num_steps) + 1
     elif spacing == 'uniform_ldm':
@@ -47,9 +46,9 @@ def ddim_timesteps(spacing: str, num_steps: int, num_timesteps: int) -> np.ndarr
     elif spacing == 'quad':
         steps = (np.linspace(0, np.sqrt(num_timesteps * 0.8), num_steps) ** 2).astype(np.int64) + 1
     else:
-        raise ConfigError(f'sampling.spacing={spacing!r} is not one of {", ".join(SPACINGS)}')
+        raise ValueError(f'spacing={spacing!r} is not one of {", ".join(SPACINGS)}')
     if steps[-1] >= num_timesteps:
-        raise ConfigError(f'sampling.num_steps={num_steps} is too many DDIM steps for {num_timesteps} '
+        raise ValueError(f'num_steps={num_steps} is too many DDIM steps for {num_timesteps} '
                           f'timesteps with {spacing!r} spacing; use fewer')
     return steps
 

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gen_runtime.errors import ConfigError
+from gen_runtime.errors import config_terms
 
 SCHEDULES = ('linear', 'sqrt_linear', 'cosine')
 
@@ -33,7 +33,7 @@ def beta_schedule(kind: str, num_timesteps: int, linear_start: float = 1e-4, lin
         steps = np.arange(num_timesteps + 1, dtype=np.float64) / num_timesteps
         alpha_bar = np.cos((steps + cosine_s) / (1 + cosine_s) * np.pi / 2) ** 2
         return np.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], 0.999)
-    raise ConfigError(f'diffusion.schedule={kind!r} is not one of {", ".join(SCHEDULES)}')
+    raise ValueError(f'schedule={kind!r} is not one of {", ".join(SCHEDULES)}')
 
 
 class Schedule(flax.struct.PyTreeNode):
@@ -61,7 +61,7 @@ class Schedule(flax.struct.PyTreeNode):
         """All constants from betas (float64 arithmetic, float32 results). DDPM eqs. 4, 6, 7."""
         betas = np.asarray(betas, np.float64)
         if betas.ndim != 1 or np.any(betas <= 0) or np.any(betas >= 1):
-            raise ConfigError('betas must be a 1-D schedule with 0 < beta < 1')
+            raise ValueError('betas must be a 1-D schedule with 0 < beta < 1')
         alphas = 1.0 - betas
         ab = np.cumprod(alphas)
         ab_prev = np.append(1.0, ab[:-1])
@@ -82,13 +82,15 @@ class Schedule(flax.struct.PyTreeNode):
 
 def betas_from_config(diffusion: ml_collections.ConfigDict) -> np.ndarray:
     """The float64 betas a `config.diffusion` section describes."""
-    return beta_schedule(diffusion.schedule, diffusion.num_timesteps, diffusion.linear_start, diffusion.linear_end,
-                         diffusion.cosine_s)
+    with config_terms('diffusion', diffusion):
+        return beta_schedule(diffusion.schedule, diffusion.num_timesteps, diffusion.linear_start,
+                             diffusion.linear_end, diffusion.cosine_s)
 
 
 def schedule_from_config(diffusion: ml_collections.ConfigDict) -> Schedule:
     """The Schedule a `config.diffusion` section describes."""
-    return Schedule.from_betas(betas_from_config(diffusion))
+    with config_terms('diffusion', diffusion):
+        return Schedule.from_betas(betas_from_config(diffusion))
 
 
 def extract(values: jax.Array, t: jax.Array, ndim: int) -> jax.Array:

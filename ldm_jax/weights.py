@@ -11,6 +11,7 @@ workdir, so `sample`, `eval` and `reconstruct` use them and `train` fine-tunes f
 """
 
 import os
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -22,12 +23,12 @@ from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.imported import save_imported_state
 from gen_runtime.torch_archive import load_archive, named_tensors
 from gen_runtime.train_state import TrainState
-from gen_runtime.trainer import TrainTask
+from gen_runtime.trainer import Initialiser
 from ldm_jax import convert, diffusers_folder
-from ldm_jax.autoencoder_task import autoencoder_task
+from ldm_jax.autoencoder_task import autoencoder_initialiser
 from ldm_jax.data import image_shape
-from ldm_jax.diffusion_task import diffusion_task
-from ldm_jax.models import autoencoder_from_config, discriminator_from_config, unet_from_config
+from ldm_jax.diffusion_task import diffusion_initialiser
+from ldm_jax.models import autoencoder_from_config, unet_from_config
 from ldm_jax.nn.layers import num_attention_heads
 from ldm_jax.pretrained import data_space
 from ldm_jax.schedule import betas_from_config
@@ -84,22 +85,36 @@ def check_schedule(sd: dict[str, np.ndarray], diffusion: ml_collections.ConfigDi
                           "latent diffusion's 'linear' is diffusion.schedule='sqrt_linear' here")
 
 
-def _save(config: ml_collections.ConfigDict, workdir: str, task: TrainTask, state: object, facts: dict) -> None:
+def _read_weights(config: ml_collections.ConfigDict,
+                  check_folder: Callable[[dict, str], None]) -> tuple[dict[str, np.ndarray], dict]:
+    """(tensors, facts) of weights.path: a checkpoint file, or a diffusers folder whose config.json
+    `check_folder(folder config, path)` checks against the config."""
+    w = config.weights
+    if w.layout not in LAYOUTS:
+        raise ConfigError(f'weights.layout={w.layout!r} is not one of {", ".join(LAYOUTS)}')
+    path = resolve_data_path(config, w.path)
+    if not os.path.isdir(path):
+        return read_checkpoint(path)
+    if w.layout != 'diffusers':
+        raise ConfigError(f'weights.path {path} is a diffusers folder: pass --config.weights.layout=diffusers')
+    cfg, sd = diffusers_folder.read_folder(path)
+    check_folder(cfg, path)
+    return sd, {}
+
+
+def _save(config: ml_collections.ConfigDict, workdir: str, initialiser: Initialiser, state: object,
+          facts: dict) -> None:
     record = {'path': config.weights.path, 'layout': config.weights.layout}
     if 'global_step' in facts:
         record['original_step'] = facts['global_step']
-    save_imported_state(config, workdir, task, state, record)
+    save_imported_state(config, workdir, initialiser, state, record)
 
 
 def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
     """The UNet (and its EMA, if the checkpoint has one) of weights.path as step 0 of `workdir`."""
     w, space = config.weights, data_space(config)
-    if w.layout not in LAYOUTS:
-        raise ConfigError(f'weights.layout={w.layout!r} is not one of {", ".join(LAYOUTS)}')
-    path = resolve_data_path(config, w.path)
-    facts = {}
-    if os.path.isdir(path):
-        cfg, sd = diffusers_folder.read_folder(path)
+
+    def check_folder(cfg: dict, path: str) -> None:
         settings = diffusers_folder.unet_settings(cfg)
         if config.diffusion.label_dropout > 0 and settings['num_classes']:
             settings['num_classes'] -= 1  # the null label's row
@@ -109,10 +124,8 @@ def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
             diffusers_folder.check_against_config(scheduler['diffusion'], config.diffusion, 'diffusion')
             flags = ' '.join(f'--config.sampling.{k}={v}' for k, v in scheduler['sampling'].items())
             print(f"the folder's scheduler samples with {flags}")
-        if w.layout != 'diffusers':
-            raise ConfigError(f'weights.path {path} is a diffusers folder: pass --config.weights.layout=diffusers')
-    else:
-        sd, facts = read_checkpoint(path)
+
+    sd, facts = _read_weights(config, check_folder)
     check_schedule(sd, config.diffusion)
     unet = unet_from_config(config, space.shape[-1])
     labels = jnp.zeros((1,), jnp.int32) if unet.num_classes else None
@@ -133,36 +146,28 @@ def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
         raise ConfigError('set latent.scale_factor: the checkpoint has no scale_factor and 0 (from the data) '
                           'cannot be computed for imported weights')
     state = TrainState.from_config(params, config, extra={'scale_factor': jnp.asarray(scale, jnp.float32)})
-    _save(config, workdir, diffusion_task(config, None, space), state.replace(ema_params=ema), facts)
+    _save(config, workdir, diffusion_initialiser(config, space), state.replace(ema_params=ema), facts)
 
 
 def import_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
     """The VQ autoencoder of weights.path as step 0 of `workdir` (with a freshly initialised discriminator)."""
     w, shape = config.weights, image_shape(config)
-    if w.layout not in LAYOUTS:
-        raise ConfigError(f'weights.layout={w.layout!r} is not one of {", ".join(LAYOUTS)}')
-    path = resolve_data_path(config, w.path)
-    facts = {}
-    if os.path.isdir(path):
-        cfg, sd = diffusers_folder.read_folder(path)
+
+    def check_folder(cfg: dict, path: str) -> None:
         diffusers_folder.check_against_config(diffusers_folder.vq_settings(cfg, shape[0]), config.autoencoder,
                                               'autoencoder')
-        if w.layout != 'diffusers':
-            raise ConfigError(f'weights.path {path} is a diffusers folder: pass --config.weights.layout=diffusers')
-    else:
-        sd, facts = read_checkpoint(path)
+
+    sd, facts = _read_weights(config, check_folder)
     shapes = convert.param_shapes(autoencoder_from_config(config), jnp.zeros((1, *shape)))
     if w.layout == 'diffusers':
         params = convert.vq_from_diffusers(sd, shapes)
     else:
         params = convert.vq_from_ldm(sd, shapes, prefix=w.prefix)
+    initialiser = autoencoder_initialiser(config, shape)
+    state = jax.jit(initialiser)(jax.random.key(config.seed))  # its discriminator is kept as initialised
     stats = None
     if config.autoencoder.codebook == 'ema':
         codebook = params['quantizer']['embedding']
         stats = {'cluster_size': jnp.ones(codebook.shape[:1]), 'embed_sum': codebook}
-    disc = jax.jit(lambda rng: discriminator_from_config(config).init(rng, jnp.zeros((1, *shape)), train=False))(
-        jax.random.key(config.seed))
-    state = {'generator': TrainState.from_config(params, config, extra=stats),
-             'discriminator': TrainState.from_config(disc['params'], config,
-                                                     extra={'batch_stats': disc['batch_stats']})}
-    _save(config, workdir, autoencoder_task(config, None, shape), state, facts)
+    state['generator'] = TrainState.from_config(params, config, extra=stats)
+    _save(config, workdir, initialiser, state, facts)

@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gen_runtime.errors import ConfigError
 from sde_jax.sampling import Constraint, Step, pc_sample
 from sde_jax.sde import SDE, ScoreFn, batch_broadcast
 
@@ -82,6 +81,6 @@ def inpainting_mask(name: str, image_shape: tuple[int, int, int]) -> np.ndarray:
         mask[:] = 1
         mask[h // 4: h // 4 + h // 2, w // 4: w // 4 + w // 2] = 0
     else:
-        raise ConfigError(f"sampling.inpaint_mask={name!r} is not one of 'left_half', 'right_half', 'top_half', "
+        raise ValueError(f"inpaint_mask={name!r} is not one of 'left_half', 'right_half', 'top_half', "
                           "'bottom_half', 'center'")
     return mask

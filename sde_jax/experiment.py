@@ -45,6 +45,10 @@ class Experiment:
         x = jnp.zeros((1, *self.image_shape), jnp.float32)
         return self.model.init({'params': rng, 'dropout': rng}, x, jnp.zeros((1,)), train=False)['params']
 
+    def init_state(self, rng: jax.Array) -> TrainState:
+        """The initial TrainState (what checkpoints hold): the TrainTask's init_state."""
+        return TrainState.from_config(self.init_params(rng), self.config)
+
     def score_fn(self, params: dict) -> ScoreFn:
         return score_fn(self.model, params, self.sde, self.continuous)
 
@@ -78,28 +82,10 @@ def train_task(exp: Experiment) -> TrainTask:
     batches = TrainBatches(dataset, config.training.batch_size, config.seed,
                            image_preprocessor(config.data, dataset.levels))
 
-    def init_state(rng: jax.Array) -> TrainState:
-        return TrainState.from_config(exp.init_params(rng), config)
-
     def update(state: TrainState, batch: dict, rng: jax.Array) -> tuple[TrainState, dict]:
         x = exp.to_model_space(batch['image'])
         loss, grads = jax.value_and_grad(loss_fn)(state.params, x, rng)
         grad_norm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads)))
         return state.apply_gradients(grads), {'loss': loss, 'grad_norm': grad_norm}
 
-    return TrainTask(init_state=init_state, update=update, host_batches=batches.host_batches)
-
-
-def init_only_task(exp: Experiment) -> TrainTask:
-    """A TrainTask that only knows how to build the state (for restoring checkpoints to sample)."""
-
-    def init_state(rng: jax.Array) -> TrainState:
-        return TrainState.from_config(exp.init_params(rng), exp.config)
-
-    def no_update(state: TrainState, batch: dict, rng: jax.Array) -> tuple[TrainState, dict]:
-        raise NotImplementedError('this task only restores checkpoints')
-
-    def no_batches(first_step: int, count: int) -> dict:
-        raise NotImplementedError('this task only restores checkpoints')
-
-    return TrainTask(init_state=init_state, update=no_update, host_batches=no_batches)
+    return TrainTask(init_state=exp.init_state, update=update, host_batches=batches.host_batches)

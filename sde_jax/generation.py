@@ -10,11 +10,12 @@ import numpy as np
 from tqdm import tqdm
 
 from gen_runtime import parallel
-from gen_runtime.errors import ConfigError
+from gen_runtime.errors import ConfigError, config_terms
 from sde_jax import controllable
 from sde_jax.experiment import Experiment
 from sde_jax.ode import ode_sample
-from sde_jax.sampling import get_corrector, get_predictor, pc_sample
+from sde_jax.sampling import Step, get_corrector, get_predictor, pc_sample
+from sde_jax.sde import SDE
 
 PyTree = dict
 
@@ -38,6 +39,18 @@ def check_sampling(exp: Experiment) -> None:
     Sampler(exp, exp.config.sampling.batch_size)
 
 
+def pc_steps(exp: Experiment) -> tuple[Step, Step]:
+    """The predictor and corrector `exp.config.sampling` names, checked against the SDE."""
+    sampling = exp.config.sampling
+    with config_terms('sampling', sampling):
+        predictor = get_predictor(sampling.predictor)
+        corrector = get_corrector(sampling.corrector, sampling.snr, sampling.n_steps_each)
+    if sampling.predictor == 'ancestral_sampling' and type(exp.sde).ancestral_step is SDE.ancestral_step:
+        raise ConfigError(f"sampling.predictor='ancestral_sampling' is defined for the VE and VP SDEs only, not "
+                          f"sde.type={exp.config.sde.type!r}; use 'reverse_diffusion' or 'euler_maruyama'")
+    return predictor, corrector
+
+
 class Sampler:
     """`sample(params, rng)` -> one batch of images in [0, 1], NHWC, sharded over the batch axis."""
 
@@ -50,8 +63,7 @@ class Sampler:
         self.shape = (batch_size, *exp.image_shape)
         self._last_nfe: int | None = None
         if sampling.method == 'pc':
-            self._predictor = get_predictor(sampling.predictor)
-            self._corrector = get_corrector(sampling.corrector, sampling.snr, sampling.n_steps_each)
+            self._predictor, self._corrector = pc_steps(exp)
         mesh = parallel.make_mesh()
         self._sample = jax.jit(self._sample_batch,
                                out_shardings=(parallel.batch_sharded(mesh), parallel.replicated(mesh)))
@@ -132,9 +144,11 @@ class ConstrainedSampler:
         if kind == 'colorize' and exp.image_shape[-1] != 3:
             raise ConfigError('colourisation needs colour images: data.num_channels=3')
         self.exp, self.kind = exp, kind
-        self._predictor = get_predictor(sampling.predictor)
-        self._corrector = get_corrector(sampling.corrector, sampling.snr, sampling.n_steps_each)
-        self.mask = controllable.inpainting_mask(sampling.inpaint_mask, exp.image_shape) if kind == 'inpaint' else None
+        self._predictor, self._corrector = pc_steps(exp)
+        self.mask = None
+        if kind == 'inpaint':
+            with config_terms('sampling', sampling):
+                self.mask = controllable.inpainting_mask(sampling.inpaint_mask, exp.image_shape)
         self._fn = batch_parallel_jit(self._run)
 
     def _run(self, params: PyTree, images: jax.Array, rng: jax.Array) -> jax.Array:

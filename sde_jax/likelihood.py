@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gen_runtime.errors import ConfigError
 from sde_jax.ode import dopri5, probability_flow_drift
 from sde_jax.sde import SDE, ScoreFn
 
@@ -37,7 +36,7 @@ def draw_probes(rng: jax.Array, estimator: str, num_probes: int, shape: tuple[in
         return jax.random.rademacher(rng, (num_probes, *shape), jnp.float32)
     if estimator == 'gaussian':
         return jax.random.normal(rng, (num_probes, *shape))
-    raise ConfigError(f'likelihood.estimator={estimator!r} is not one of {", ".join(ESTIMATORS)}')
+    raise ValueError(f'estimator={estimator!r} is not one of {", ".join(ESTIMATORS)}')
 
 
 def hutchinson_divergence(probes: jax.Array) -> Divergence:

@@ -3,9 +3,10 @@
 Every example of `likelihood.split` is evaluated once: `gen_runtime.data.eval_batches` pads the last
 batch to full size and masks the padding out of the averages. Images are always dequantised
 (x = (n + u) / L), so the reported bits/dim bound the discrete data's negative log-likelihood and
-cannot be negative. Each finished batch appends one line to `<workdir>/likelihood/batches.jsonl`; a
-rerun with the same checkpoint and settings skips the batches already there (the probes and
-dequantisation noise of a batch are a pure function of its index and `likelihood.seed`).
+cannot be negative. Each finished batch appends one line to `batches.jsonl` in the results folder (the
+likelihood mode's `<workdir>/likelihood/step_<N>/`); a rerun with the same settings skips the batches
+there (the probes and dequantisation noise of a batch are a pure function of its index and
+`likelihood.seed`).
 """
 
 import json
@@ -15,29 +16,37 @@ import time
 import jax
 import ml_collections
 import numpy as np
-from tqdm import tqdm
 
 from gen_runtime import parallel
-from gen_runtime.data import ArrayDataset, eval_batches, image_preprocessor
+from gen_runtime.data import device_eval_batches, first_examples, image_preprocessor
 from gen_runtime.errors import ConfigError
 from sde_jax.experiment import Experiment, load_images
 from sde_jax.generation import batch_parallel_jit
 from sde_jax.likelihood import ESTIMATORS, bits_per_dim, ode_log_likelihood
 
-LIKELIHOOD_DIR = 'likelihood'
 # Settings that make a streamed batch result reusable on resume (with the checkpoint step).
 RESUME_KEYS = ('estimator', 'num_probes', 'rtol', 'atol', 'eps', 'batch_size', 'split', 'max_examples', 'seed')
+
+
+def check_likelihood_settings(lk: ml_collections.ConfigDict) -> None:
+    """Raises a ConfigError for a `likelihood` setting `evaluate_bpd` would refuse."""
+    if lk.estimator not in ESTIMATORS:
+        raise ConfigError(f'likelihood.estimator={lk.estimator!r} is not one of {", ".join(ESTIMATORS)}')
+    if lk.num_probes < 1:
+        raise ConfigError(f'likelihood.num_probes={lk.num_probes} must be at least 1')
+    if not (lk.rtol > 0 and lk.atol > 0 and 0 < lk.eps < 1):
+        raise ConfigError(f'likelihood.rtol={lk.rtol} and atol={lk.atol} must be positive and likelihood.eps={lk.eps} '
+                          'in (0, 1)')
+    if lk.max_examples < 0:
+        raise ConfigError(f'likelihood.max_examples={lk.max_examples} must be 0 (the whole split) or positive')
+    parallel.check_batch_size(lk.batch_size, 'likelihood.batch_size')
 
 
 class BatchBpd:
     """Jitted (params, model-space batch, rng) -> per-example bits/dim, batch sharded over devices."""
 
     def __init__(self, exp: Experiment, levels: int) -> None:
-        lk = exp.config.likelihood
-        if lk.estimator not in ESTIMATORS:
-            raise ConfigError(f'likelihood.estimator={lk.estimator!r} is not one of {", ".join(ESTIMATORS)}')
-        if lk.num_probes < 1:
-            raise ConfigError(f'likelihood.num_probes={lk.num_probes} must be at least 1')
+        check_likelihood_settings(exp.config.likelihood)
         self.exp, self.levels = exp, levels
         self._fn = batch_parallel_jit(self._bpd)
 
@@ -68,17 +77,14 @@ def _done_batches(path: str) -> dict[int, dict]:
     return done
 
 
-def evaluate_bpd(exp: Experiment, params: dict, workdir: str, step: int) -> dict:
-    """Bits/dim over the whole `likelihood.split`; writes batches.jsonl and summary.json."""
+def evaluate_bpd(exp: Experiment, params: dict, out_dir: str, step: int) -> dict:
+    """Bits/dim over the whole `likelihood.split` of checkpoint `step`'s `params`; streams batches.jsonl
+    into `out_dir`."""
     config, lk = exp.config, exp.config.likelihood
-    dataset = load_images(config, lk.split, exp.image_shape)
-    if lk.max_examples and isinstance(dataset, ArrayDataset):
-        dataset = ArrayDataset({k: v[:lk.max_examples] for k, v in dataset.arrays.items()}, dataset.levels)
+    dataset = first_examples(load_images(config, lk.split, exp.image_shape), lk.max_examples)
     data_config = ml_collections.ConfigDict(config.data.to_dict())
     data_config.dequantize, data_config.random_flip = True, False
     preprocess = image_preprocessor(data_config, dataset.levels)
-    out_dir = os.path.join(workdir, LIKELIHOOD_DIR)
-    os.makedirs(out_dir, exist_ok=True)
     batches_path = os.path.join(out_dir, 'batches.jsonl')
     settings = {'step': step, **{k: lk[k] for k in RESUME_KEYS}}
     done = _done_batches(batches_path)
@@ -87,31 +93,18 @@ def evaluate_bpd(exp: Experiment, params: dict, workdir: str, step: int) -> dict
         if jax.process_index() == 0:
             os.remove(batches_path)
     fn = BatchBpd(exp, dataset.levels)
-    mesh = parallel.make_mesh()
-    num_batches = -(-len(dataset) // lk.batch_size)
-    bar = tqdm(total=num_batches, initial=len(done), desc='bits/dim', unit='batch', dynamic_ncols=True,
-               disable=not (jax.process_index() == 0 and config.runtime.progress_bar))
-    try:
-        for index, batch in enumerate(eval_batches(dataset, lk.batch_size, preprocess, seed=lk.seed)):
-            if index in done:
-                continue
-            start = time.perf_counter()
-            x = parallel.host_local_to_global(exp.to_model_space(batch['image']), mesh)
-            mask = parallel.to_host(parallel.host_local_to_global(batch['mask'], mesh))
-            bpd, nfe = fn(params, x, jax.random.fold_in(jax.random.key(lk.seed), index))
-            real = bpd[mask]
-            record = {'batch': index, **settings, 'count': int(mask.sum()), 'bpd_sum': float(real.sum()),
-                      'bpd_mean': float(real.mean()), 'bpd_sq_sum': float((real**2).sum()), 'nfe': nfe,
-                      'seconds': time.perf_counter() - start}
-            done[index] = record
-            if jax.process_index() == 0:
-                with open(batches_path, 'a') as f:
-                    f.write(json.dumps(record) + '\n')
-            bar.update(1)
-            running = sum(r['bpd_sum'] for r in done.values()) / sum(r['count'] for r in done.values())
-            bar.set_postfix(bpd=f'{running:.4f}')
-    finally:
-        bar.close()
+    for index, x, mask in device_eval_batches(dataset, lk.batch_size, preprocess, seed=lk.seed, desc='bits/dim',
+                                              progress=config.runtime.progress_bar, skip=done.__contains__):
+        start = time.perf_counter()
+        bpd, nfe = fn(params, exp.to_model_space(x['image']), jax.random.fold_in(jax.random.key(lk.seed), index))
+        real = bpd[mask]
+        record = {'batch': index, **settings, 'count': int(mask.sum()), 'bpd_sum': float(real.sum()),
+                  'bpd_mean': float(real.mean()), 'bpd_sq_sum': float((real**2).sum()), 'nfe': nfe,
+                  'seconds': time.perf_counter() - start}
+        done[index] = record
+        if jax.process_index() == 0:
+            with open(batches_path, 'a') as f:
+                f.write(json.dumps(record) + '\n')
     return summarise(done, exp, len(dataset))
 
 

@@ -1,11 +1,12 @@
 """The modes of `main.py` for sde_jax configs: train, sample, likelihood, eval.
 
-Every mode reads `<workdir>` and writes its results there (process 0 writes files):
+Every mode reads `<workdir>` and writes its results into `<workdir>/<mode>/step_<N>/`, N the step of
+the checkpoint it used (gen_runtime.outputs; process 0 writes files):
   train       trains (resumable), then draws `sampling.num_samples` samples with the EMA parameters:
-              samples.png, samples.npz and metrics.json;
+              train/step_N/samples.png, samples.npz, and metrics.json at the top of the workdir;
   sample      samples from the newest checkpoint: samples.png, samples.npz, sampling.json;
   likelihood  bits/dim of the whole `likelihood.split` through the probability-flow ODE:
-              likelihood/batches.jsonl (streamed per batch) and likelihood/summary.json;
+              batches.jsonl (streamed per batch) and summary.json;
   eval        `eval.num_samples` samples scored by gen_runtime.sample_quality.evaluate_samples;
   inpaint     fills the unobserved pixels (sampling.inpaint_mask) of test images: inpaint.png/.npz;
   colorize    colours grey-level test images: colorize.png/.npz;
@@ -16,39 +17,27 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
 
 import jax
 import ml_collections
 import numpy as np
 
 from gen_runtime import parallel, trainer
-from gen_runtime.data import eval_batches, image_preprocessor
+from gen_runtime.data import device_eval_batches, first_examples, image_preprocessor
 from gen_runtime.images import save_image_grid
-from sde_jax.experiment import Experiment, init_only_task, load_images, make_experiment, train_task
-from sde_jax.generation import ConstrainedSampler, check_sampling, sample_batches, sampling_summary
-from sde_jax.likelihood_eval import LIKELIHOOD_DIR, evaluate_bpd
+from gen_runtime.modes import Mode
+from gen_runtime.outputs import is_chief, results_dir, write_json
+from sde_jax import checks
+from sde_jax.experiment import Experiment, load_images, make_experiment, train_task
+from sde_jax.generation import ConstrainedSampler, sample_batches, sampling_summary
+from sde_jax.likelihood_eval import evaluate_bpd
 from sde_jax.weights import import_weights
 
 log = logging.getLogger(__name__)
 
 
-def _is_chief() -> bool:
-    return jax.process_index() == 0
-
-
-def write_json(path: str, payload: dict) -> None:
-    """Writes `payload` atomically as indented JSON (process 0 only)."""
-    if not _is_chief():
-        return
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
-def draw_samples(exp: Experiment, params: dict, workdir: str, prefix: str = 'samples') -> dict:
-    """Draws `sampling.num_samples` images, writes <prefix>.png and <prefix>.npz; returns a summary."""
+def draw_samples(exp: Experiment, params: dict, out: str) -> dict:
+    """Draws `sampling.num_samples` images, writes samples.png and samples.npz into `out`; returns a summary."""
     sampling = exp.config.sampling
     stats: dict = {}
     start = time.perf_counter()
@@ -56,9 +45,9 @@ def draw_samples(exp: Experiment, params: dict, workdir: str, prefix: str = 'sam
                                                 sampling.seed, stats=stats)))
     seconds = time.perf_counter() - start
     summary = {**sampling_summary(sampling, stats), 'num_samples': len(images), 'seconds': seconds}
-    if _is_chief():
-        summary['grid'] = save_image_grid(images[:256], os.path.join(workdir, f'{prefix}.png'))
-        summary['npz'] = os.path.join(workdir, f'{prefix}.npz')
+    if is_chief():
+        summary['grid'] = save_image_grid(images[:256], os.path.join(out, 'samples.png'))
+        summary['npz'] = os.path.join(out, 'samples.npz')
         np.savez_compressed(summary['npz'], images=(images * 255 + 0.5).astype(np.uint8))
     return summary
 
@@ -75,41 +64,43 @@ def _last_logged_metrics(workdir: str) -> dict:
 def train(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Trains, then samples with the EMA parameters and writes metrics.json."""
     exp = make_experiment(config)
-    check_sampling(exp)  # the samples drawn after training: refused now, not after the last step
     start = time.perf_counter()
     state = trainer.train(config, workdir, train_task(exp))
     train_seconds = time.perf_counter() - start
-    summary = draw_samples(exp, state.ema_params, workdir)
+    step = int(jax.device_get(state.step))
+    summary = draw_samples(exp, state.ema_params, results_dir(workdir, 'train', step))
     num_params = int(sum(np.prod(p.shape) for p in jax.tree.leaves(state.params)))
     write_json(os.path.join(workdir, 'metrics.json'), {
-        'step': int(jax.device_get(state.step)),
+        'step': step,
         'final_logged': _last_logged_metrics(workdir),
         'train_seconds_this_invocation': train_seconds,
         'num_params': num_params,
         'samples': summary,
     })
-    if _is_chief():
+    if is_chief():
         print(f'samples: {summary["grid"]}; metrics: {os.path.join(workdir, "metrics.json")}')
 
 
 def sample(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Samples from the newest checkpoint with `config.sampling`."""
     exp = make_experiment(config)
-    step, state = trainer.load_trained_state(config, workdir, init_only_task(exp))
-    summary = draw_samples(exp, state.ema_params, workdir)
-    write_json(os.path.join(workdir, 'sampling.json'), {'step': step, **summary})
-    if _is_chief():
+    step, state = trainer.load_trained_state(config, workdir, exp.init_state)
+    out = results_dir(workdir, 'sample', step)
+    summary = draw_samples(exp, state.ema_params, out)
+    write_json(os.path.join(out, 'sampling.json'), {'step': step, **summary})
+    if is_chief():
         print(f'samples: {summary["grid"]}, {summary["npz"]}')
 
 
 def likelihood(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Bits/dim of the newest checkpoint's EMA parameters over the whole `likelihood.split`."""
     exp = make_experiment(config)
-    step, state = trainer.load_trained_state(config, workdir, init_only_task(exp))
-    summary = {'step': step, **evaluate_bpd(exp, state.ema_params, workdir, step)}
-    path = os.path.join(workdir, LIKELIHOOD_DIR, 'summary.json')
+    step, state = trainer.load_trained_state(config, workdir, exp.init_state)
+    out = results_dir(workdir, 'likelihood', step)
+    summary = {'step': step, **evaluate_bpd(exp, state.ema_params, out, step)}
+    path = os.path.join(out, 'summary.json')
     write_json(path, summary)
-    if _is_chief():
+    if is_chief():
         print(f'bits/dim on {summary["split"]} ({summary["num_examples"]} examples): {summary["bpd"]:.4f} '
               f'+- {summary["bpd_standard_error"]:.4f}; {path}')
 
@@ -119,35 +110,35 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
     from gen_runtime.sample_quality import evaluate_samples
 
     exp = make_experiment(config)
-    step, state = trainer.load_trained_state(config, workdir, init_only_task(exp))
+    step, state = trainer.load_trained_state(config, workdir, exp.init_state)
     batches = sample_batches(exp, state.ema_params, config.eval.num_samples, config.sampling.batch_size,
                              config.sampling.seed, progress=False)
-    results = evaluate_samples(config, workdir, batches)
-    if _is_chief():
+    results = evaluate_samples(config, results_dir(workdir, 'eval', step), batches)
+    if is_chief():
         print(f'step {step}: ' + ', '.join(f'{k}={v:.4g}' for k, v in sorted(results.items())))
 
 
 def _controllable(config: ml_collections.ConfigDict, workdir: str, kind: str) -> None:
     """Inpaints or colourises the first `sampling.num_samples` images of data.eval_split."""
     exp = make_experiment(config)
-    step, state = trainer.load_trained_state(config, workdir, init_only_task(exp))
-    dataset = load_images(config, config.data.eval_split, exp.image_shape)
+    step, state = trainer.load_trained_state(config, workdir, exp.init_state)
+    dataset = first_examples(load_images(config, config.data.eval_split, exp.image_shape), config.sampling.num_samples)
     sampler = ConstrainedSampler(exp, kind)
     preprocess = image_preprocessor(config.data, dataset.levels)
-    batch_size, count = config.sampling.batch_size, min(config.sampling.num_samples, len(dataset))
     rng = jax.random.key(config.sampling.seed)
     originals, results = [], []
-    for index, batch in enumerate(eval_batches(dataset, batch_size, preprocess)):
-        if index * batch_size >= count:
-            break
-        mesh_batch = parallel.host_local_to_global(batch['image'], parallel.make_mesh())
-        results.append(parallel.to_host(sampler(state.ema_params, mesh_batch, jax.random.fold_in(rng, index))))
-        originals.append(parallel.to_host(mesh_batch))
-    originals, results = np.concatenate(originals)[:count], np.concatenate(results)[:count]
-    if _is_chief():
+    for index, batch, mask in device_eval_batches(dataset, config.sampling.batch_size, preprocess, desc=kind,
+                                                  progress=config.runtime.progress_bar):
+        result = sampler(state.ema_params, batch['image'], jax.random.fold_in(rng, index))
+        results.append(parallel.to_host(result)[mask])
+        originals.append(parallel.to_host(batch['image'])[mask])
+    originals, results = np.concatenate(originals), np.concatenate(results)
+    count = len(originals)
+    if is_chief():
+        out = results_dir(workdir, kind, step)
         rows = np.concatenate([originals, sampler.observation(originals), results])
-        grid = save_image_grid(rows, os.path.join(workdir, f'{kind}.png'), ncols=count)
-        np.savez_compressed(os.path.join(workdir, f'{kind}.npz'), originals=originals, results=results)
+        grid = save_image_grid(rows, os.path.join(out, f'{kind}.png'), ncols=count)
+        np.savez_compressed(os.path.join(out, f'{kind}.npz'), originals=originals, results=results)
         print(f'step {step}: {grid} (rows: originals, observations, results)')
 
 
@@ -161,12 +152,17 @@ def colorize(config: ml_collections.ConfigDict, workdir: str) -> None:
     _controllable(config, workdir, 'colorize')
 
 
-MODES: dict[str, Callable[[ml_collections.ConfigDict, str], None]] = {
-    'train': train,
-    'sample': sample,
-    'likelihood': likelihood,
-    'eval': evaluate,
-    'inpaint': inpaint,
-    'colorize': colorize,
-    'import_weights': import_weights,
+# Sections that may change between invocations on one workdir (besides gen_runtime.config's): how to
+# sample and evaluate, and where imported weights came from (recorded in import.json).
+RUN_INDEPENDENT_FIELDS = ('sampling', 'likelihood', 'weights')
+MODES: dict[str, Mode] = {
+    'train': Mode(train, 'train (resumable), then sample with the EMA parameters', checks.check_train),
+    'sample': Mode(sample, 'sample from the newest checkpoint (sampling.method pc or ode)', checks.check_sample),
+    'likelihood': Mode(likelihood, 'bits/dim of likelihood.split through the probability-flow ODE',
+                       checks.check_likelihood),
+    'eval': Mode(evaluate, 'FID/KID/IS/PR of eval.num_samples samples', checks.check_eval),
+    'inpaint': Mode(inpaint, 'fill the masked pixels of test images (sampling.inpaint_mask)', checks.check_inpaint),
+    'colorize': Mode(colorize, 'colour grey-level test images', checks.check_colorize),
+    'import_weights': Mode(import_weights, 'an original score_sde / score_sde_pytorch checkpoint as step 0',
+                           checks.check_model),
 }

@@ -16,7 +16,6 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from gen_runtime.errors import ConfigError
 from sde_jax.sde import SDE, ScoreFn, batch_broadcast
 
 Step = Callable[[SDE, ScoreFn, jax.Array, jax.Array, float, jax.Array], tuple[jax.Array, jax.Array]]
@@ -88,7 +87,7 @@ def langevin_corrector(snr: float, n_steps: int, annealed: bool) -> Step:
 
 def get_predictor(name: str) -> Step:
     if name not in PREDICTORS:
-        raise ConfigError(f'sampling.predictor={name!r} is not one of {", ".join(PREDICTORS)}')
+        raise ValueError(f'predictor={name!r} is not one of {", ".join(PREDICTORS)}')
     return PREDICTORS[name]
 
 
@@ -96,7 +95,7 @@ def get_corrector(name: str, snr: float, n_steps: int) -> Step:
     if name == 'none' or n_steps == 0:
         return no_step
     if name not in ('langevin', 'ald'):
-        raise ConfigError(f"sampling.corrector={name!r} is not one of 'langevin', 'ald', 'none'")
+        raise ValueError(f"corrector={name!r} is not one of 'langevin', 'ald', 'none'")
     return langevin_corrector(snr, n_steps, annealed=name == 'ald')
 
 

@@ -80,14 +80,13 @@ class SDE(flax.struct.PyTreeNode):
 
     def discrete_noise(self, i: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(mean_coef, std) of noise level i = 0..N-1 of the discrete model (SMLD / DDPM losses)."""
-        raise ConfigError(f'{type(self).__name__} has no discrete noise levels; the discrete losses are '
-                          "SMLD for the VE SDE and DDPM for the VP SDE: use loss.type='dsm' instead")
+        raise ValueError(f'{type(self).__name__} has no discrete noise levels; the discrete models are SMLD '
+                         '(the VE SDE) and DDPM (the VP SDE)')
 
     def ancestral_step(self, x: jax.Array, score: jax.Array, t: jax.Array, dt: float,
                        z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """One ancestral-sampling step from t to t - dt: (x, x_mean)."""
-        raise ConfigError(f'ancestral sampling is defined for the VE and VP SDEs only, not {type(self).__name__}; '
-                          "use predictor='reverse_diffusion' or 'euler_maruyama'")
+        raise ValueError(f'ancestral sampling is defined for the VE and VP SDEs only, not {type(self).__name__}')
 
     def langevin_alpha(self, t: jax.Array, dt: float) -> jax.Array:
         """alpha_i of the Langevin step size of Algorithms 4-5: 1 for VE, 1 - beta_i for VP-type SDEs."""

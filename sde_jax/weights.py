@@ -22,7 +22,7 @@ from gen_runtime.imported import refuse_existing_checkpoints, save_imported_stat
 from gen_runtime.torch_archive import load_archive
 from gen_runtime.train_state import TrainState
 from sde_jax import convert
-from sde_jax.experiment import Experiment, init_only_task, make_experiment
+from sde_jax.experiment import Experiment, make_experiment
 from sde_jax.sde import VESDE
 
 LAYOUT_CHOICES = ('auto', *convert.LAYOUTS)
@@ -105,5 +105,5 @@ def import_weights(config: ml_collections.ConfigDict, workdir: str) -> None:
     params, ema_params, step = convert_checkpoint(exp, path, layout)
     state = TrainState.from_config(jax.tree.map(jnp.asarray, params), config)
     state = state.replace(ema_params=jax.tree.map(jnp.asarray, ema_params))
-    save_imported_state(config, workdir, init_only_task(exp), state,
+    save_imported_state(config, workdir, exp.init_state, state,
                         {'path': os.path.abspath(path), 'layout': layout, 'original_step': step})

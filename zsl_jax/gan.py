@@ -205,6 +205,12 @@ def make_init_state(config: ml_collections.ConfigDict, problem: ZslProblem, gene
     return init_state
 
 
+def initialiser(config: ml_collections.ConfigDict, problem: ZslProblem) -> Callable[[jax.Array], State]:
+    """rng -> the initial state of config.model.variant on `problem` (what its checkpoints hold)."""
+    check_config(config)
+    return make_init_state(config, problem, *make_models(config.model, problem.feature_dim, problem.num_seen))
+
+
 def make_task(config: ml_collections.ConfigDict, problem: ZslProblem) -> TrainTask:
     """The TrainTask of config.model.variant on `problem` (without evaluation; see protocol.py)."""
     check_config(config)

@@ -11,11 +11,10 @@ tfidf_report: rebuilds TF-IDF from the same articles (<workdir>/tfidf.npz) and c
   with the shipped 7551-term list (tfidf_report.json / .md).
 """
 
-from collections.abc import Callable
-
 import ml_collections
 
-from zsl_jax import protocol, report
+from gen_runtime.modes import Mode
+from zsl_jax import checks, protocol, report
 from zsl_jax.data import load_problem
 from zsl_jax.synthetic import oracle_accuracy
 from zsl_jax.weights import import_weights
@@ -50,10 +49,15 @@ def tfidf_report(config: ml_collections.ConfigDict, workdir: str) -> None:
     write_tfidf_report(config, workdir)
 
 
-MODES: dict[str, Callable[[ml_collections.ConfigDict, str], None]] = {
-    'train': train,
-    'eval': evaluate,
-    'text_features': text_features,
-    'tfidf_report': tfidf_report,
-    'import_weights': import_weights,
+# Sections that may change between invocations on one workdir (besides gen_runtime.config's, which include
+# the evaluation protocol `eval`): where imported weights came from (recorded in import.json).
+RUN_INDEPENDENT_FIELDS = ('weights',)
+MODES: dict[str, Mode] = {
+    'train': Mode(train, 'the evaluation protocol over eval.seeds: train, select, evaluate, report',
+                  checks.check_train),
+    'eval': Mode(evaluate, "re-evaluate a finished train's models on the test classes", checks.check_eval),
+    'text_features': Mode(text_features, 'encode the CUB Wikipedia articles with text.encoder',
+                          checks.check_text_features),
+    'tfidf_report': Mode(tfidf_report, 'rebuild TF-IDF and compare it with the shipped vocabulary', checks.check_tfidf),
+    'import_weights': Mode(import_weights, 'an original CIZSL / GAZSL checkpoint as step 0', checks.check_import),
 }

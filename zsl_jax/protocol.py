@@ -24,6 +24,8 @@ import numpy as np
 
 from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.metric_writer import METRICS_FILE
+from gen_runtime.outputs import write_json
+from gen_runtime.rng import stream
 from gen_runtime.trainer import TrainTask, load_trained_state, train
 from zsl_jax import gan
 from zsl_jax.data import load_problem
@@ -79,7 +81,7 @@ def for_seed(config: ml_collections.ConfigDict, seed: int, **changes: float) -> 
 
 
 def eval_key(seed: int, step: int) -> jax.Array:
-    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 2), step)
+    return stream(seed, 'zsl_evaluation', step)
 
 
 def make_evaluator(config: ml_collections.ConfigDict, problem: ZslProblem) -> Evaluator:
@@ -160,8 +162,7 @@ def validation_protocol(config: ml_collections.ConfigDict, workdir: str, seed: i
                  'validation': chosen['validation'], 'selection_metric': metric,
                  'candidates': [{k: c[k] for k in ('creativity_weight', 'step', 'validation')} for c in candidates]}
     os.makedirs(seed_dir, exist_ok=True)
-    with open(os.path.join(seed_dir, SELECTION_FILE), 'w') as f:
-        json.dump(selection, f, indent=2)
+    write_json(os.path.join(seed_dir, SELECTION_FILE), selection)
     final_config = final_run_config(config, seed, selection)
     state = train(final_config, os.path.join(seed_dir, 'final'), gan.make_task(final_config, problems['final']))
     result = make_evaluator(final_config, problems['final'])(state['generator'].params,
@@ -218,7 +219,7 @@ def evaluate_trained(config: ml_collections.ConfigDict, workdir: str) -> list[Se
         else:
             run_config, run_dir = for_seed(config, int(seed)), os.path.join(seed_dir, 'best_on_test')
             details = {'evaluated': 'last checkpoint of the best_on_test run'}
-        step, state = load_trained_state(run_config, run_dir, gan.make_task(run_config, problem))
+        step, state = load_trained_state(run_config, run_dir, gan.initialiser(run_config, problem))
         result = make_evaluator(run_config, problem)(state['generator'].params, eval_key(int(seed), step))
         results.append(SeedResult(int(seed), result.metrics, result, {**details, 'checkpoint_step': step}))
     return results

@@ -1,11 +1,11 @@
 """Results of a protocol: a JSON file, a Markdown table (per seed, mean and std) and the seen-unseen curve."""
 
-import json
 import os
 
 import ml_collections
 import numpy as np
 
+from gen_runtime.outputs import write_json
 from zsl_jax.protocol import PROTOCOLS, SeedResult
 
 METRIC_NAMES = {
@@ -81,8 +81,7 @@ def write_results(config: ml_collections.ConfigDict, workdir: str, results: list
                     'acc_unseen': r.curve.acc_unseen.tolist()} for r in results if r.curve is not None],
     }
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, f'{name}.json'), 'w') as f:
-        json.dump(payload, f, indent=2)
+    write_json(os.path.join(workdir, f'{name}.json'), payload)
     table = markdown(title, config.eval.protocol, results, summary)
     table += ''.join(f'\n{key}: {value:.2f}\n' if isinstance(value, float) else f'\n{key}: {value}\n'
                      for key, value in (extra or {}).items())

@@ -9,7 +9,6 @@ row per class article.
 """
 
 import functools
-import json
 import os
 import re
 from collections.abc import Callable
@@ -19,12 +18,22 @@ import numpy as np
 
 from gen_runtime.config import resolve_data_path
 from gen_runtime.errors import ConfigError
+from gen_runtime.outputs import write_json
 from zsl_jax import files
 from zsl_jax.articles import Article, family_neighbour_rate, read_articles
 
 TOKEN = re.compile(r'[a-z0-9]+')
 SHIPPED_TERMS = 'CUB_Porter_7551D_TFIDF_term.mat'
 PORTER_MODES = ('ORIGINAL_ALGORITHM', 'MARTIN_EXTENSIONS', 'NLTK_EXTENSIONS')
+STOP_WORD_STAGES = ('stem', 'token')
+
+
+def check_analyzer(porter_mode: str, stop_word_stage: str) -> None:
+    """Raises a ConfigError for a stemmer mode or stop-word stage `make_analyzer` does not have."""
+    if porter_mode not in PORTER_MODES:
+        raise ConfigError(f'text.porter_mode={porter_mode!r} is not one of {", ".join(PORTER_MODES)}')
+    if stop_word_stage not in STOP_WORD_STAGES:
+        raise ConfigError(f'text.stop_word_stage={stop_word_stage!r} is not one of {", ".join(STOP_WORD_STAGES)}')
 
 
 def make_analyzer(porter_mode: str, stop_word_stage: str) -> Callable[[str], list[str]]:
@@ -32,10 +41,7 @@ def make_analyzer(porter_mode: str, stop_word_stage: str) -> Callable[[str], lis
     from nltk.stem.porter import PorterStemmer
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    if porter_mode not in PORTER_MODES:
-        raise ConfigError(f'text.porter_mode={porter_mode!r} is not one of {", ".join(PORTER_MODES)}')
-    if stop_word_stage not in ('stem', 'token'):
-        raise ConfigError(f"text.stop_word_stage={stop_word_stage!r} is not 'stem' or 'token'")
+    check_analyzer(porter_mode, stop_word_stage)
     stem = functools.lru_cache(maxsize=None)(PorterStemmer(porter_mode).stem)
 
     def analyze(text: str) -> list[str]:
@@ -86,8 +92,7 @@ def write_tfidf_report(config: ml_collections.ConfigDict, workdir: str) -> dict:
               'family_neighbour_rate': family_neighbour_rate(features, [a.name for a in articles]),
               'stop_word_stage': config.text.stop_word_stage, 'min_df': config.text.min_df,
               'features': out, **overlap}
-    with open(os.path.join(workdir, 'tfidf_report.json'), 'w') as f:
-        json.dump(report, f, indent=2)
+    write_json(os.path.join(workdir, 'tfidf_report.json'), report)
     table = (f"| articles | our terms | shipped terms | common | shipped recovered | ours in shipped |\n"
              f"|---|---|---|---|---|---|\n"
              f"| {len(articles)} | {overlap['ours']} | {overlap['shipped']} | {overlap['common']} | "

@@ -79,14 +79,14 @@ def import_weights(config: ml_collections.ConfigDict, workdir: str) -> None:
     if not isinstance(saved, dict) or 'state_dict_G' not in saved or 'state_dict_D' not in saved:
         raise CheckpointError(f'{path} has no state_dict_G / state_dict_D; is it a checkpoint of the original '
                               'CIZSL or GAZSL training scripts?')
-    task = gan.make_task(run_config, load_problem(run_config, 'final'))
-    state = jax.jit(task.init_state)(jax.random.key(run_config.seed))
+    init_state = gan.initialiser(run_config, load_problem(run_config, 'final'))
+    state = jax.jit(init_state)(jax.random.key(run_config.seed))
     generator = dense_layers(saved['state_dict_G'], GENERATOR_LAYERS, state['generator'].params, 'state_dict_G')
     discriminator = dense_layers(saved['state_dict_D'], DISCRIMINATOR_LAYERS, state['discriminator'].params,
                                  'state_dict_D')
     state = {**state, 'generator': TrainState.from_config(jax.tree.map(jnp.asarray, generator), run_config),
              'discriminator': TrainState.from_config(jax.tree.map(jnp.asarray, discriminator), run_config)}
-    save_imported_state(run_config, run_dir, task, state,
+    save_imported_state(run_config, run_dir, init_state, state,
                         {'path': os.path.abspath(path), 'layout': 'cizsl_gazsl',
                          'original_iteration': int(saved.get('it', 0)),
                          'original_random_seed': saved.get('random_seed')})

@@ -15,7 +15,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.channel_mult = (1, 1, 2, 2)
     config.model.num_res_blocks = 1
     config.model.attention_resolutions = (4, 8)
-    config.model.num_head_channels = 32
     config.optim.learning_rate = 1e-4
     config.training.batch_size = 32
     return config

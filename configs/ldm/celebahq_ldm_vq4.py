@@ -18,10 +18,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.image_size = 256
     config.data.random_flip = False
     config.latent.first_stage_workdir = 'runs/celebahq_vq_f4'
-    config.latent.scale_factor = 1.0
     config.model.model_channels = 224
     config.model.channel_mult = (1, 2, 3, 4)
-    config.model.num_res_blocks = 2
     config.model.attention_resolutions = (8, 4, 2)
     config.model.num_head_channels = 32
     config.model.dropout = 0.0

@@ -23,7 +23,6 @@ def get_config(variant: str = 'vq') -> ml_collections.ConfigDict:
     config.training.num_steps = 1500 if variant == 'vq' else 4000
     config.latent.first_stage_workdir = 'runs/celebahq_overfit_vq'
     config.model.model_channels = 64
-    config.model.channel_mult = (1, 2)
     config.diffusion.num_timesteps = 1000
     config.diffusion.schedule = 'sqrt_linear'
     config.diffusion.linear_start = 0.0015

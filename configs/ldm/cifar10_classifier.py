@@ -13,7 +13,6 @@ from configs.ldm import cifar10_ddpm
 def get_config() -> ml_collections.ConfigDict:
     config = cifar10_ddpm.get_config()
     config.task = 'classifier'
-    config.classifier.num_classes = 10
     config.training.num_steps = 150_000
     config.optim.learning_rate = 3e-4
     config.optim.optimizer = 'adamw'

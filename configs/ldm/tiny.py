@@ -3,7 +3,8 @@
 - ddpm: a class-conditional UNet on scikit-learn's 8x8 digits (no data download), classifier-free guidance.
 - classifier: the noise-conditional classifier on the same digits.
 - vq: a small VQ autoencoder on 32x32 CelebA-HQ faces from the shared data folder (celebahq_samples).
-- ldm: a small UNet on that autoencoder's 16x16x3 latents (set latent.first_stage_workdir).
+- ldm: a small UNet on that autoencoder's 16x16x3 latents, the vq variant trained in runs/tiny_vq (or set
+  latent.first_stage_workdir).
 """
 
 import ml_collections
@@ -29,7 +30,6 @@ def get_config(variant: str = 'ddpm') -> ml_collections.ConfigDict:
     config.model.model_channels = 32
     config.model.channel_mult = (1, 2)
     config.model.num_res_blocks = 1
-    config.model.attention_resolutions = (2,)
     config.model.num_head_channels = 32
     config.model.dropout = 0.0
     config.diffusion.num_timesteps = 100
@@ -40,6 +40,8 @@ def get_config(variant: str = 'ddpm') -> ml_collections.ConfigDict:
     config.latent.encode_batch_size = 8
     config.eval.num_samples = 8
     config.eval.batch_size = 8
+    config.eval.kid_subset_size = 4
+    config.eval.is_splits = 2
     if variant in ('ddpm', 'classifier'):
         config.data.source = 'digits'
         config.data.image_size = 8
@@ -48,7 +50,6 @@ def get_config(variant: str = 'ddpm') -> ml_collections.ConfigDict:
         config.model.num_classes = 10
         config.diffusion.label_dropout = 0.2
         config.sampling.guidance_scale = 2.0
-        config.classifier.num_classes = 10
         config.classifier.model_channels = 32
         config.classifier.channel_mult = (1, 2)
         config.classifier.num_res_blocks = 1
@@ -58,7 +59,6 @@ def get_config(variant: str = 'ddpm') -> ml_collections.ConfigDict:
     config.data.source = 'image_folder'
     config.data.path = 'celebahq_samples'
     config.data.image_size = 32
-    config.data.random_flip = True
     config.data.eval_split = 'train'
     config.autoencoder.ch = 32
     config.autoencoder.ch_mult = (1, 2)
@@ -70,4 +70,6 @@ def get_config(variant: str = 'ddpm') -> ml_collections.ConfigDict:
     config.autoencoder.kmeans_init = True
     config.latent.scale_factor = 0.0
     config.sampling.clip_denoised = False
+    if variant == 'ldm':
+        config.latent.first_stage_workdir = 'runs/tiny_vq'
     return config

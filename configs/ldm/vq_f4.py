@@ -21,6 +21,4 @@ def get_config() -> ml_collections.ConfigDict:
     config.optim.beta2 = 0.9
     config.optim.learning_rate = 4.5e-6 * 8
     config.optim.ema_warmup = False
-    config.autoencoder.disc_start = 0
-    config.autoencoder.disc_weight = 0.75
     return config

@@ -19,8 +19,6 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
     config = cifar10_ncsnpp_continuous.get_config('deep' if deep else '')
     config.data.centered = True
     config.sde.type = 'subvpsde' if variant.startswith('subvp') else 'vpsde'
-    config.sde.beta_min = 0.1
-    config.sde.beta_max = 20.0
     config.loss.reduce_mean = True
 
     config.model.fir = False

@@ -22,11 +22,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.source = 'npz'
     config.data.path = 'mnist/mnist.npz'
     config.data.image_size = 28
-    config.data.num_channels = 1
 
     config.sde.type = 'vesde'
     config.sde.sigma_min, config.sde.sigma_max = tutorial_ve_sigmas(SIGMA)
-    config.model.name = 'tutorial_unet'
     config.model.fourier_scale = 30.0 / math.log(SIGMA)
 
     config.training.batch_size = 32
@@ -35,13 +33,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.training.checkpoint_every = 2000
     config.optim.learning_rate = 1e-4
     config.optim.grad_clip = 0.0
-    config.optim.ema_rate = 0.999
     config.optim.ema_warmup = True
 
-    config.sampling.method = 'pc'
-    config.sampling.predictor = 'euler_maruyama'
-    config.sampling.corrector = 'none'
     config.sampling.num_steps = 500
-    config.sampling.eps = 1e-3
     config.likelihood.batch_size = 500
     return config

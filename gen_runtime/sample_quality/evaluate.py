@@ -1,15 +1,15 @@
 """`evaluate_samples`: the sample-quality metrics of generated images against reference statistics."""
 
-import json
 import logging
 import os
 from collections.abc import Iterable
 
-import jax
 import ml_collections
 import numpy as np
 
+from gen_runtime import parallel
 from gen_runtime.errors import ConfigError, DataError
+from gen_runtime.outputs import is_chief, write_json
 from gen_runtime.sample_quality import metrics
 from gen_runtime.sample_quality.features import FeatureExtractor, with_progress
 from gen_runtime.sample_quality.reference import COMMAND, ReferenceStats, data_description, reference_path
@@ -30,8 +30,14 @@ def requested_metrics(config: ml_collections.ConfigDict) -> tuple[str, ...]:
     return names
 
 
-def _check_settings(config: ml_collections.ConfigDict, wanted: tuple[str, ...]) -> None:
+def check_eval_settings(config: ml_collections.ConfigDict) -> None:
+    """Raises a ConfigError for an `eval` setting `evaluate_samples` would refuse (weights and reference
+    statistics are checked when they are read)."""
+    wanted = requested_metrics(config)
     ev = config.eval
+    if ev.num_samples < 2:
+        raise ConfigError(f'eval.num_samples={ev.num_samples} must be at least 2')
+    parallel.check_batch_size(ev.batch_size, 'eval.batch_size')
     if 'kid' in wanted and not 2 <= ev.kid_subset_size <= min(ev.num_samples, ev.max_features):
         raise ConfigError(f'eval.kid_subset_size={ev.kid_subset_size} must be >= 2 and at most eval.num_samples '
                           f'({ev.num_samples}) and eval.max_features ({ev.max_features})')
@@ -60,7 +66,7 @@ def _load_reference(config: ml_collections.ConfigDict, wanted: tuple[str, ...], 
     return reference
 
 
-def evaluate_samples(config: ml_collections.ConfigDict, workdir: str,
+def evaluate_samples(config: ml_collections.ConfigDict, out_dir: str,
                      sample_batches: Iterable[np.ndarray]) -> dict[str, float]:
     """Scores generated images: FID, KID, Inception Score and/or precision/recall (`config.eval.metrics`).
 
@@ -68,13 +74,13 @@ def evaluate_samples(config: ml_collections.ConfigDict, workdir: str,
     consumed once, streaming (only the feature moments, a random subset of `eval.max_features`
     feature vectors and the Inception Score sums are kept). Reference statistics come from
     `eval.reference_stats` (default: the cache file of config.data, see reference_stats.py), the
-    Inception weights from `eval.inception_path`. Writes <workdir>/eval_metrics.json (process 0) and
+    Inception weights from `eval.inception_path`. Writes <out_dir>/eval_metrics.json (process 0) and
     returns the metrics: fid; kid, kid_std; inception_score, inception_score_std; precision, recall;
     num_samples.
     """
     ev = config.eval
     wanted = requested_metrics(config)
-    _check_settings(config, wanted)
+    check_eval_settings(config)
     weights = load_weights(weights_path(config))
     if 'is' in wanted and not weights.has_logits:
         raise ConfigError(f'eval.metrics asks for the Inception Score, but {weights_path(config)} has no 1008-way '
@@ -110,10 +116,7 @@ def evaluate_samples(config: ml_collections.ConfigDict, workdir: str,
         raise ConfigError(f'{e}; generate more samples (eval.num_samples) or lower the KID subset size, '
                           'the Inception Score splits or pr_k') from e
     logging.info('sample quality of %d samples: %s', stats.count, results)
-    if jax.process_index() == 0:
-        os.makedirs(workdir, exist_ok=True)
-        path = os.path.join(workdir, METRICS_FILE)
-        with open(path + '.tmp', 'w') as f:
-            json.dump(results, f, indent=2, sort_keys=True)
-        os.replace(path + '.tmp', path)
+    if is_chief():
+        os.makedirs(out_dir, exist_ok=True)
+    write_json(os.path.join(out_dir, METRICS_FILE), results)
     return results

@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gen_runtime.timestep_embedding import timestep_embedding
 from ldm_jax.nn.layers import (
     AttentionBlock,
     Downsample,
@@ -23,7 +24,6 @@ from ldm_jax.nn.layers import (
     dense,
     group_norm,
     num_attention_heads,
-    timestep_embedding,
 )
 
 

@@ -21,12 +21,3 @@ class GaussianFourierProjection(nn.Module):
         w = self.param('W', jax.nn.initializers.normal(stddev=self.scale), (self.embedding_size,))
         proj = x[:, None] * jax.lax.stop_gradient(w)[None, :] * 2 * np.pi
         return jnp.concatenate([jnp.sin(proj), jnp.cos(proj)], axis=-1)
-
-
-def sinusoidal_embedding(timesteps: jax.Array, dim: int, max_positions: int = 10000) -> jax.Array:
-    """The transformer / DDPM positional encoding of a (B,) vector of timesteps, shape (B, dim)."""
-    half = dim // 2
-    freqs = jnp.exp(-np.log(max_positions) / (half - 1) * jnp.arange(half, dtype=jnp.float32))
-    args = timesteps.astype(jnp.float32)[:, None] * freqs[None, :]
-    emb = jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)
-    return jnp.pad(emb, ((0, 0), (0, dim % 2)))

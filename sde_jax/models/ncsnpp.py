@@ -17,9 +17,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gen_runtime.errors import ConfigError
+from gen_runtime.timestep_embedding import timestep_embedding
 from sde_jax.models import layers
-from sde_jax.models.embeddings import GaussianFourierProjection, sinusoidal_embedding
+from sde_jax.models.embeddings import GaussianFourierProjection
 from sde_jax.models.layers import conv3x3, group_norm, skip_sum
 
 
@@ -52,7 +52,7 @@ class NCSNpp(nn.Module):
         if self.embedding_type == 'fourier':
             temb = GaussianFourierProjection(self.nf, self.fourier_scale)(label)
         else:
-            temb = sinusoidal_embedding(label, self.nf)
+            temb = timestep_embedding(label, self.nf, flip_sin_to_cos=False, freq_shift=1.0)  # DDPM's
         temb = nn.Dense(4 * self.nf, kernel_init=layers.default_init())(temb)
         return nn.Dense(4 * self.nf, kernel_init=layers.default_init())(nn.swish(temb))
 
@@ -139,4 +139,4 @@ class NCSNpp(nn.Module):
                    'embedding_type': ('fourier', 'positional')}
         for name, allowed in options.items():
             if getattr(self, name) not in allowed:
-                raise ConfigError(f'model.{name}={getattr(self, name)!r} is not one of {", ".join(allowed)}')
+                raise ValueError(f'{name}={getattr(self, name)!r} is not one of {", ".join(allowed)}')

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from configs.ldm import tiny
+from gen_runtime.data import ArrayDataset, TrainBatches
 from gen_runtime.errors import ConfigError
 from ldm_jax.autoencoder_task import adaptive_weight, autoencoder_task, hinge_d_loss
 from ldm_jax.data import to_model_range
@@ -92,6 +93,10 @@ def _config(**ae):
     return config
 
 
+# The update steps below are fed their batches directly; the task's own data stream is never drawn.
+UNUSED_DATA = TrainBatches(ArrayDataset({'image': np.zeros((4, 16, 16, 3), np.uint8)}), 4, 0)
+
+
 def _batch(seed=0):
     return {'image': jnp.asarray(np.random.default_rng(seed).uniform(0, 1, (4, 16, 16, 3)), jnp.float32)}
 
@@ -101,7 +106,7 @@ def two_steps():
     """Two VQGAN steps (discriminator from step 1, EMA codebook, k-means init, a plugged-in perceptual loss)."""
     config = _config(disc_start=1, disc_weight=0.8, codebook='ema', kmeans_init=True, num_codes=16,
                      perceptual_loss='tests.ldm.test_autoencoder:toy_perceptual', perceptual_weight=0.5)
-    task = autoencoder_task(config, None, (16, 16, 3))
+    task = autoencoder_task(config, UNUSED_DATA, (16, 16, 3))
     update = jax.jit(task.update)
     s0 = task.init_state(jax.random.key(0))
     s1, m1 = update(s0, _batch(0), jax.random.key(1))
@@ -154,7 +159,7 @@ def test_discriminator_sees_the_reconstructions_of_the_generator_it_names(two_st
     if which == 'before_update':
         config = config.copy_and_resolve_references()
         config.autoencoder.disc_reconstructions = which
-        s2, m2 = jax.jit(autoencoder_task(config, None, (16, 16, 3)).update)(s1, _batch(1), jax.random.key(2))
+        s2, m2 = jax.jit(autoencoder_task(config, UNUSED_DATA, (16, 16, 3)).update)(s1, _batch(1), jax.random.key(2))
     vq, disc = autoencoder_from_config(config), discriminator_from_config(config)
     x, d = to_model_range(_batch(1)['image']), s1['discriminator']
 
@@ -180,4 +185,4 @@ def test_ema_codebook_and_kmeans_init(two_steps):
 
 def test_unknown_perceptual_loss_is_a_config_error():
     with pytest.raises(ConfigError, match='LPIPS'):
-        autoencoder_task(_config(perceptual_loss='lpips'), None, (16, 16, 3))
+        autoencoder_task(_config(perceptual_loss='lpips'), UNUSED_DATA, (16, 16, 3))

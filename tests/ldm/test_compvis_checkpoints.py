@@ -18,14 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import main
 from configs.ldm import tiny
 from gen_runtime.errors import ConfigError
+from gen_runtime.modes import run_mode
 from gen_runtime.trainer import load_trained_state
-from ldm_jax.autoencoder_task import autoencoder_task
+from ldm_jax.autoencoder_task import autoencoder_initialiser
 from ldm_jax.diffusion import eps_to_x0
-from ldm_jax.diffusion_task import diffusion_task
-from ldm_jax.generate import Sampler
+from ldm_jax.diffusion_task import diffusion_initialiser
+from ldm_jax.generation import Sampler
 from ldm_jax.models import autoencoder_from_config, unet_from_config
 from ldm_jax.nn.autoencoder import VQModel
 from ldm_jax.pretrained import data_space
@@ -60,9 +60,9 @@ def _unet_config(name: str):
 @pytest.mark.parametrize('name', sorted(UNETS))
 def test_imported_unet_gives_the_original_eps(name, tmp_path):
     config = _unet_config(name)
-    main.run(config, str(tmp_path), 'import_weights')
+    run_mode(config, str(tmp_path), 'import_weights')
     space = data_space(config)
-    step, state = load_trained_state(config, str(tmp_path), diffusion_task(config, None, space))
+    step, state = load_trained_state(config, str(tmp_path), diffusion_initialiser(config, space))
     assert step == 0
     with open(tmp_path / 'import.json') as f:
         assert json.load(f)['original_step'] == 5000
@@ -92,7 +92,7 @@ def _vq_config(name: str, path: str, prefix: str):
 
 def _check_vq(config, workdir: str, name: str) -> None:
     shape = (config.data.image_size, config.data.image_size, config.data.num_channels)
-    _, state = load_trained_state(config, workdir, autoencoder_task(config, None, shape))
+    _, state = load_trained_state(config, workdir, autoencoder_initialiser(config, shape))
     params = {'params': state['generator'].params}
     model = autoencoder_from_config(config)
     latents = model.apply(params, REFERENCE[f'{name}/x'], method=VQModel.encode)
@@ -107,7 +107,7 @@ def _check_vq(config, workdir: str, name: str) -> None:
 
 def test_stand_alone_vq_model_encodes_quantises_and_decodes_as_the_original(tmp_path):
     config = _vq_config('vq_attention', os.path.join(FIXTURES, 'vq_attention.ckpt'), '')
-    main.run(config, str(tmp_path), 'import_autoencoder')
+    run_mode(config, str(tmp_path), 'import_autoencoder')
     _check_vq(config, str(tmp_path), 'vq_attention')
 
 
@@ -128,13 +128,13 @@ def _ldm_configs(tmp_path):
 def test_latent_diffusion_checkpoint_samples_with_ddim_as_the_original(tmp_path):
     """The whole .ckpt: first stage, UNet (EMA), scale_factor; the original DDIMSampler's 31 steps."""
     vq, config = _ldm_configs(tmp_path)
-    main.run(vq, str(tmp_path / 'vq'), 'import_autoencoder')
+    run_mode(vq, str(tmp_path / 'vq'), 'import_autoencoder')
     _check_vq(vq, str(tmp_path / 'vq'), 'ldm_first_stage')
-    main.run(config, str(tmp_path / 'ldm'), 'import_weights')
+    run_mode(config, str(tmp_path / 'ldm'), 'import_weights')
     steps = ddim_timesteps('uniform_ldm', 30, 1000)
     np.testing.assert_array_equal(steps, REFERENCE['ldm/ddim_timesteps'])
     space = data_space(config)
-    _, state = load_trained_state(config, str(tmp_path / 'ldm'), diffusion_task(config, None, space))
+    _, state = load_trained_state(config, str(tmp_path / 'ldm'), diffusion_initialiser(config, space))
     assert float(state.extra['scale_factor']) == pytest.approx(0.8)
     unet, schedule = unet_from_config(config, space.shape[-1]), schedule_from_config(config.diffusion)
     _check_eps(unet, state, 'ldm_unet')
@@ -158,10 +158,10 @@ def test_a_checkpoint_whose_schedule_differs_from_the_config_is_refused_before_a
     config.diffusion.schedule = 'linear'
     with pytest.raises(ConfigError, match=r"^the checkpoint's betas differ from diffusion.schedule='linear' .*"
                                           r"'sqrt_linear' here$"):
-        main.run(config, str(tmp_path / 'ldm'), 'import_weights')
+        run_mode(config, str(tmp_path / 'ldm'), 'import_weights')
     config.diffusion.update(schedule='sqrt_linear', num_timesteps=500)
     with pytest.raises(ConfigError, match='1000 diffusion steps where diffusion.num_timesteps=500'):
-        main.run(config, str(tmp_path / 'ldm'), 'import_weights')
+        run_mode(config, str(tmp_path / 'ldm'), 'import_weights')
     assert os.listdir(tmp_path / 'ldm') == ['config.json']  # the run's record only: no checkpoint, no import.json
 
 

@@ -8,20 +8,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import main
 from configs.ldm import tiny
 from gen_runtime.errors import ConfigError
+from gen_runtime.modes import run_mode
 from tests.conftest import run_python
 
 
 def _run(config, workdir, mode):
-    main.run(config, str(workdir), mode)
+    run_mode(config, str(workdir), mode)
 
 
 def _newest_samples(workdir):
-    steps = sorted(os.listdir(workdir / 'samples'), key=lambda s: int(s.split('_')[1]))
-    with np.load(workdir / 'samples' / steps[-1] / 'samples.npz') as f:
-        return f['images'], f['labels'], workdir / 'samples' / steps[-1]
+    steps = sorted(os.listdir(workdir / 'sample'), key=lambda s: int(s.split('_')[1]))
+    with np.load(workdir / 'sample' / steps[-1] / 'samples.npz') as f:
+        return f['images'], f['labels'], workdir / 'sample' / steps[-1]
 
 
 @pytest.mark.data
@@ -60,7 +60,7 @@ def test_latent_diffusion_end_to_end(data_root, tmp_path, monkeypatch):
     metrics = [json.loads(line) for line in open(vq_dir / 'metrics.jsonl')]
     assert metrics[-1]['step'] == 4 and 0 < metrics[-1]['perplexity'] <= 64
     _run(vq, vq_dir, 'reconstruct')
-    rec = json.load(open(vq_dir / 'reconstructions' / 'step_4' / 'metrics.json'))
+    rec = json.load(open(vq_dir / 'reconstruct' / 'step_4' / 'metrics.json'))
     assert rec['psnr'] > 5 and 0 < rec['codebook_usage'] <= 1
 
     ldm = _tiny('ldm', latent__first_stage_workdir=str(vq_dir))
@@ -92,7 +92,7 @@ def test_latent_diffusion_end_to_end(data_root, tmp_path, monkeypatch):
     assert np.abs(images.astype(float) - evaluated * 255).max() <= 1.0
 
     _run(ldm, ldm_dir, 'memorization')
-    report = json.load(open(out / 'memorization.json'))
+    report = json.load(open(ldm_dir / 'memorization' / 'step_4' / 'memorization.json'))
     assert report['training_images'] == 56 and report['samples'] == 8
     assert report['sample_to_nearest_training_psnr_mean'] > 0
 

@@ -25,7 +25,7 @@ def test_pixel_diffusion_with_both_guidances_and_bits_per_dim(tmp_path):
 
     ddpm.likelihood.max_examples = 8
     _run(ddpm, ddpm_dir, 'likelihood')
-    result = json.load(open(ddpm_dir / 'likelihood.json'))
+    result = json.load(open(ddpm_dir / 'likelihood' / 'step_4' / 'likelihood.json'))
     assert result['num_examples'] == 8
     assert result['bpd'] == pytest.approx(result['prior_bpd'] + result['decoder_bpd'] + result['kl_bpd'], rel=1e-5)
     assert 0 < result['bpd'] < 20

@@ -57,7 +57,7 @@ def test_sigkill_then_same_command_resumes_to_identical_parameters(tmp_path):
     truncate_checkpoint(tmp_path / 'killed' / 'checkpoints' / str(newest))
     restart = run_python(command)
     assert f'checkpoint at step {newest}' in restart.stderr and 'is unreadable' in restart.stderr
-    assert f'resumed from the previous good checkpoint, step {at_kill[-2]}' in restart.stderr
+    assert f'using the previous good checkpoint, step {at_kill[-2]}' in restart.stderr
     assert_trees_equal(checkpoint_params(tmp_path / 'killed', 120), reference)
 
 

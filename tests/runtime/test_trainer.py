@@ -65,7 +65,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path
         trainer.train(config, str(tmp_path), toy_task(config, nan_after=33))
     ckpt = Checkpointer(str(tmp_path / 'checkpoints'))
     assert ckpt.steps() == [20]
-    step, state = ckpt.restore_latest(trainer.init_state(toy_task(config), 0, jax.sharding.Mesh(
+    step, state = ckpt.restore_latest(trainer.init_state(toy_task(config).init_state, 0, jax.sharding.Mesh(
         np.asarray(jax.devices()), ('batch',))))
     ckpt.close()
     assert step == 20 and all(np.all(np.isfinite(v)) for v in flat_params(state).values())

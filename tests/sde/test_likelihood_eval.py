@@ -27,7 +27,7 @@ def test_whole_split_with_padded_last_batch_streamed_and_resumed(tmp_path):
     exp = make_experiment(config)
     params = jax.jit(exp.init_params)(jax.random.key(0))
     summary = evaluate_bpd(exp, params, str(tmp_path), step=0)
-    lines = [json.loads(line) for line in (tmp_path / 'likelihood' / 'batches.jsonl').read_text().splitlines()]
+    lines = [json.loads(line) for line in (tmp_path / 'batches.jsonl').read_text().splitlines()]
     assert [r['count'] for r in lines] == [2, 1]  # 3 examples: a full batch, then 1 real + 1 padding row
     assert summary['num_examples'] == 3 and summary['num_batches'] == 2
 
@@ -50,5 +50,5 @@ def test_whole_split_with_padded_last_batch_streamed_and_resumed(tmp_path):
     assert abs(float(bpd[0]) - summary['bpd']) / 4 > 5 * atol
 
     again = evaluate_bpd(exp, params, str(tmp_path), step=0)  # every batch is already on disk
-    assert len((tmp_path / 'likelihood' / 'batches.jsonl').read_text().splitlines()) == 2
+    assert len((tmp_path / 'batches.jsonl').read_text().splitlines()) == 2
     assert again['bpd'] == summary['bpd']

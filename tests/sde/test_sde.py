@@ -58,7 +58,7 @@ def test_discrete_noise_levels_are_smld_and_ddpm():
     np.testing.assert_allclose(vp.discrete_betas()[jnp.array([0, 999])], [1e-4, 0.02], rtol=1e-6)
     coef, std = vp.discrete_noise(jnp.array([0, 500, 999]))
     np.testing.assert_allclose(coef**2 + std**2, 1.0, rtol=1e-6)
-    with pytest.raises(ConfigError, match='discrete losses'):
+    with pytest.raises(ValueError, match='no discrete noise levels'):
         SubVPSDE().discrete_noise(jnp.array([0]))
 
 

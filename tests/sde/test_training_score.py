@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import optax
 import pytest
 
+from gen_runtime.timestep_embedding import timestep_embedding
 from sde_jax.losses import dsm_loss
-from sde_jax.models.embeddings import sinusoidal_embedding
 from sde_jax.score_model import score_fn
 from sde_jax.sde import VESDE, VPSDE
 from tests.sde.analytic import GAUSSIAN
@@ -23,7 +23,8 @@ class TinyScoreMLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, label: jax.Array, train: bool = False) -> jax.Array:
-        h = jnp.concatenate([x, sinusoidal_embedding(label, 32, max_positions=1000)], axis=-1)
+        temb = timestep_embedding(label, 32, flip_sin_to_cos=False, freq_shift=1.0, max_period=1000)
+        h = jnp.concatenate([x, temb], axis=-1)
         for width in (128, 128):
             h = nn.swish(nn.Dense(width)(h))
         return nn.Dense(x.shape[-1])(h)

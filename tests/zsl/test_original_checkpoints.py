@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import main
 from configs.zsl import synthetic
 from gen_runtime.errors import CheckpointError, ConfigError
+from gen_runtime.modes import run_mode
 from gen_runtime.trainer import load_trained_state
 from zsl_jax import gan
 from zsl_jax.data import load_problem
@@ -48,13 +48,13 @@ def ref() -> dict:
 @pytest.mark.parametrize('name', sorted(CASES))
 def test_imported_players_equal_the_original_modules_and_evaluate(name, ref, tmp_path):
     config = config_for(name)
-    main.run(config, str(tmp_path), 'import_weights')
+    run_mode(config, str(tmp_path), 'import_weights')
     record = json.loads((tmp_path / 'seed_0' / 'best_on_test' / 'import.json').read_text())
     assert record['original_iteration'] == 1500 and record['original_random_seed'] == 7
     run_config = for_seed(config, 0)
     problem = load_problem(run_config, 'final')
     step, state = load_trained_state(run_config, str(tmp_path / 'seed_0' / 'best_on_test'),
-                                     gan.make_task(run_config, problem))
+                                     gan.initialiser(run_config, problem))
     assert step == 0
     generator, discriminator = make_models(config.model, problem.feature_dim, problem.num_seen)
     out = generator.apply({'params': state['generator'].params}, jnp.asarray(ref[f'{name}_z']),
@@ -64,14 +64,14 @@ def test_imported_players_equal_the_original_modules_and_evaluate(name, ref, tmp
     np.testing.assert_allclose(np.asarray(critic), ref[f'{name}_critic'], atol=1e-5)
     np.testing.assert_allclose(np.asarray(logits), ref[f'{name}_logits'], atol=1e-5)
 
-    main.run(config, str(tmp_path), 'eval')
+    run_mode(config, str(tmp_path), 'eval')
     results = json.loads((tmp_path / 'eval_results.json').read_text())
     assert 0.0 <= results['seeds'][0]['metrics']['zsl_top1'] <= 100.0
 
 
 def test_a_checkpoint_of_another_width_is_refused_before_writing(tmp_path):
     with pytest.raises(CheckpointError, match=r'main.0 \(kernel\) has shape \(32, 128\), .* hidden.kernel \(32, 64\)'):
-        main.run(config_for('gbu', hidden_dim=64), str(tmp_path / 'w'), 'import_weights')
+        run_mode(config_for('gbu', hidden_dim=64), str(tmp_path / 'w'), 'import_weights')
     assert not (tmp_path / 'w' / 'seed_0' / 'best_on_test' / 'checkpoints').exists()
 
 
@@ -80,4 +80,4 @@ def test_import_needs_the_original_protocol(tmp_path):
     config.unlock()
     config.eval.protocol = 'validation'
     with pytest.raises(ConfigError, match='best_on_test'):
-        main.run(config, str(tmp_path), 'import_weights')
+        run_mode(config, str(tmp_path), 'import_weights')

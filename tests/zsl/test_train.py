@@ -64,7 +64,7 @@ def test_cizsl_players_and_learned_orders(cizsl):
     config, workdir, results = cizsl
     final_config = protocol.final_run_config(config, 0, results[0].details)
     step, state = load_trained_state(final_config, os.path.join(workdir, 'seed_0', 'final'),
-                                     gan.make_task(final_config, load_problem(final_config, 'final')))
+                                     gan.initialiser(final_config, load_problem(final_config, 'final')))
     assert int(state['generator'].step) == step and int(state['discriminator'].step) == 5 * step
     assert state['orders'].params.shape == (2,)
     with open(os.path.join(workdir, 'seed_0', 'validation', 'metrics.jsonl')) as f:

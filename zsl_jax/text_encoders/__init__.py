@@ -16,6 +16,17 @@ import numpy as np
 
 from gen_runtime.errors import ConfigError
 
+ENCODERS = ('sentence', 'clip')
+
+
+def check_text_encoder(text: ml_collections.ConfigDict) -> None:
+    """Raises a ConfigError for a `text` encoder setting `make_text_encoder` cannot build."""
+    if text.encoder not in ENCODERS:
+        raise ConfigError(f'text.encoder={text.encoder!r} is not one of {", ".join(ENCODERS)}')
+    if text.encoder == 'clip' and not text.encoder_path:
+        raise ConfigError("text.encoder='clip' needs text.encoder_path: a Hugging Face CLIP folder "
+                          '(config.json, model.safetensors, vocab.json, merges.txt); none can be downloaded here')
+
 
 class TextEncoder(Protocol):
     name: str
@@ -77,6 +88,7 @@ def sentence_max_length(folder: str, fallback: int) -> int:
 
 def make_text_encoder(text: ml_collections.ConfigDict) -> TextEncoder:
     """The encoder `text.encoder` names, loaded from `text.encoder_path`."""
+    check_text_encoder(text)
     # Tokenizers from their own modules: `from transformers import ...` would import torch.
     if text.encoder == 'sentence':
         from transformers.models.bert.tokenization_bert import BertTokenizer
@@ -94,12 +106,9 @@ def make_text_encoder(text: ml_collections.ConfigDict) -> TextEncoder:
 
         from zsl_jax.text_encoders.clip import load_clip_text
 
-        if not text.encoder_path:
-            raise ConfigError("text.encoder='clip' needs text.encoder_path: a Hugging Face CLIP folder "
-                              '(config.json, model.safetensors, vocab.json, merges.txt); none can be downloaded here')
         model, params = load_clip_text(text.encoder_path)
         c = model.config
         return FlaxTextEncoder('clip', CLIPTokenizer.from_pretrained(text.encoder_path),
                                lambda i, m: model.apply(params, i, m)[2], c.projection_dim or c.hidden_size,
                                text.max_length or c.max_positions, text.batch_size)
-    raise ConfigError(f"text.encoder={text.encoder!r} is not 'sentence' or 'clip'")
+    raise AssertionError(f'text.encoder={text.encoder!r} passed check_text_encoder but has no builder')

@@ -15,11 +15,11 @@ import ml_collections
 import numpy as np
 
 from gen_runtime import parallel
-from gen_runtime.errors import ConfigError
+from gen_runtime.errors import ConfigError, config_terms
 from gen_runtime.trainer import load_trained_state
 from ldm_jax.data import to_unit_range
 from ldm_jax.diffusion import eps_to_x0, split_prediction
-from ldm_jax.diffusion_task import diffusion_task
+from ldm_jax.diffusion_task import diffusion_initialiser
 from ldm_jax.guidance import classifier_free_output, classifier_guided_eps, classifier_log_prob_grad
 from ldm_jax.models import unet_from_config
 from ldm_jax.pretrained import data_space, load_classifier, load_first_stage
@@ -29,7 +29,7 @@ from ldm_jax.schedule import schedule_from_config
 PyTree = Any
 
 
-def check_sampling_config(config: ml_collections.ConfigDict) -> None:
+def check_sampling(config: ml_collections.ConfigDict) -> None:
     """Raises a ConfigError for sampling settings the trained model cannot honour."""
     sampling = config.sampling
     if sampling.method not in ('ddim', 'ddpm'):
@@ -42,6 +42,9 @@ def check_sampling_config(config: ml_collections.ConfigDict) -> None:
     if sampling.num_samples < 1:
         raise ConfigError(f'sampling.num_samples={sampling.num_samples} must be positive')
     parallel.check_batch_size(sampling.batch_size, 'sampling.batch_size')
+    if sampling.method == 'ddim':
+        with config_terms('sampling', sampling):
+            ddim_timesteps(sampling.spacing, sampling.num_steps, config.diffusion.num_timesteps)
 
 
 def sample_labels(config: ml_collections.ConfigDict, start: int, count: int) -> np.ndarray:
@@ -60,10 +63,10 @@ class Sampler:
     """Draws images in [0, 1] from the run in `workdir` as `config.sampling` says."""
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str) -> None:
-        check_sampling_config(config)
+        check_sampling(config)
         self.config = config
         space = data_space(config)
-        self.step, state = load_trained_state(config, workdir, diffusion_task(config, None, space))
+        self.step, state = load_trained_state(config, workdir, diffusion_initialiser(config, space))
         params = {'unet': state.ema_params if config.sampling.use_ema else state.params,
                   'scale_factor': state.extra['scale_factor']}
         first_stage = load_first_stage(config) if space.latent else None
@@ -99,14 +102,15 @@ class Sampler:
                                   parallel.host_local_to_global(labels[rows], self.mesh))
         return parallel.to_host(images)
 
-    def batches(self, num_samples: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(images NHWC in [0, 1], labels) in global batches of sampling.batch_size, the last one cut."""
+    def batches(self, num_samples: int, rng: jax.Array) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(images NHWC in [0, 1], labels) in global batches of sampling.batch_size, the last one cut;
+        batch i from fold_in(rng, i)."""
         size = self.config.sampling.batch_size
         rows = parallel.host_slice(size)
         for index in range(math.ceil(num_samples / size)):
             labels = sample_labels(self.config, index * size, size)
-            rng = jax.random.fold_in(jax.random.key(seed), index)
-            images = self._fn(self.params, rng, parallel.host_local_to_global(labels[rows], self.mesh))
+            placed = parallel.host_local_to_global(labels[rows], self.mesh)
+            images = self._fn(self.params, jax.random.fold_in(rng, index), placed)
             keep = min(size, num_samples - index * size)
             yield parallel.to_host(images)[:keep], labels[:keep]
 

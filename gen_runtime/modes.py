@@ -1,0 +1,88 @@
+"""The run layer every family's `--mode` goes through: check everything, hold the workdir, then work.
+
+A family declares its modes in `<family>/modes.py` as `MODES: dict[str, Mode]`, and the config fields that
+may change between invocations on one workdir besides the shared ones as `RUN_INDEPENDENT_FIELDS` (e.g. its
+sampling section; see gen_runtime.config.bind_workdir). `run_mode` does what every
+mode needs, in this order, so that a mistake is refused before any work and before the workdir changes:
+1. the mode exists (else the family's modes are listed);
+2. `Mode.check(config)`: every setting the mode will read, through the family's own checks (sampling,
+   evaluation and data settings included, so that nothing is refused after hours of training);
+3. the workdir is created (refusing a file), locked for the run's whole life (gen_runtime.workdir_lock)
+   and tied to the config (gen_runtime.config.bind_workdir);
+4. `Mode.run(config, workdir)`, which writes its results as gen_runtime.outputs lays them out.
+"""
+
+import contextlib
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
+from types import ModuleType
+
+import jax
+import ml_collections
+
+from gen_runtime.config import bind_workdir, make_workdir
+from gen_runtime.errors import ConfigError
+from gen_runtime.parallel import init_distributed
+from gen_runtime.workdir_lock import hold_workdir
+
+FAMILIES = ('sde_jax', 'ldm_jax', 'zsl_jax')
+ModeFn = Callable[[ml_collections.ConfigDict, str], None]
+
+
+def no_check(config: ml_collections.ConfigDict) -> None:
+    """For modes whose settings are all checked where they are read, before any work (e.g. file imports)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    """One `--mode` of a family.
+
+    run: (config, workdir) -> None, the work.
+    summary: one line for `main.py --help`.
+    check: config -> None, raising ConfigError for any setting `run` would refuse; cheap (no data, no
+      weights, no compilation).
+    """
+
+    run: ModeFn
+    summary: str
+    check: Callable[[ml_collections.ConfigDict], None] = no_check
+
+
+def family_table(family: str) -> ModuleType:
+    """`<family>.modes`, which holds the family's MODES and RUN_INDEPENDENT_FIELDS."""
+    if not family:
+        raise ConfigError("the config sets no 'family'; configs must start from a family base file")
+    if family not in FAMILIES:
+        raise ConfigError(f'family {family!r} is not one of {", ".join(FAMILIES)}')
+    return importlib.import_module(f'{family}.modes')
+
+
+def family_modes(family: str) -> Mapping[str, Mode]:
+    """The MODES table of `<family>.modes`."""
+    return family_table(family).MODES
+
+
+def modes_help() -> str:
+    """Each family's modes with their summaries, for `--mode`'s help."""
+    lines = []
+    for family in FAMILIES:
+        lines.append(f'{family}:')
+        lines.extend(f'  {name}: {mode.summary}' for name, mode in family_modes(family).items())
+    return '\n'.join(lines)
+
+
+def run_mode(config: ml_collections.ConfigDict, workdir: str, name: str) -> None:
+    """Checks `config` for mode `name` of its family, then runs it on `workdir`, holding the workdir."""
+    table = family_table(config.get('family', ''))
+    modes = table.MODES
+    if name not in modes:
+        raise ConfigError(f'unknown --mode {name!r} for family {config.family}; choose one of {", ".join(modes)}')
+    mode = modes[name]
+    init_distributed(config.runtime)
+    mode.check(config)
+    make_workdir(workdir)
+    chief = jax.process_index() == 0
+    with hold_workdir(workdir) if chief else contextlib.nullcontext():
+        bind_workdir(config, workdir, write=chief, run_independent=table.RUN_INDEPENDENT_FIELDS)
+        mode.run(config, workdir)

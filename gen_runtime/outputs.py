@@ -1,0 +1,35 @@
+"""Where modes write their results, and how: one layout for every family, atomic writes by process 0.
+
+A mode that works on a trained checkpoint writes into `<workdir>/<mode>/step_<N>/` (N: the checkpoint's
+step), so no mode overwrites another's results and results of different checkpoints sit side by side;
+rerunning a mode on the same checkpoint replaces its own results. Training's own records (config.json,
+metrics.jsonl, metrics.json, checkpoints/) stay at the top of the workdir.
+"""
+
+import json
+import os
+
+import jax
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run's files (process 0 of a multi-host run)."""
+    return jax.process_index() == 0
+
+
+def results_dir(workdir: str, mode: str, step: int) -> str:
+    """`<workdir>/<mode>/step_<step>`, created by process 0."""
+    path = os.path.join(workdir, mode, f'step_{step}')
+    if is_chief():
+        os.makedirs(path, exist_ok=True)
+    return path
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Writes `payload` as indented JSON, atomically (a temporary file renamed), on process 0 only."""
+    if not is_chief():
+        return
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)

@@ -1,0 +1,89 @@
+"""Every setting each ldm_jax mode reads, checked before any work (gen_runtime.modes calls these).
+
+Each check builds only what is cheap: the networks' shapes (traced, not run), the schedule, the DDIM
+steps, and the config of a first stage or classifier run the config points to. No data, no weights.
+"""
+
+import ml_collections
+
+from gen_runtime import parallel
+from gen_runtime.errors import ConfigError
+from gen_runtime.sample_quality.evaluate import check_eval_settings
+from gen_runtime.trainer import check_builds, check_train_settings
+from ldm_jax.autoencoder_task import autoencoder_initialiser, check_autoencoder_training
+from ldm_jax.data import image_shape
+from ldm_jax.diffusion_task import DataSpace, check_diffusion_settings, classifier_initialiser, diffusion_initialiser
+from ldm_jax.generation import check_sampling, sample_labels
+from ldm_jax.pretrained import data_space
+from ldm_jax.schedule import schedule_from_config
+
+TASKS = ('diffusion', 'classifier')
+
+
+def check_diffusion(config: ml_collections.ConfigDict) -> DataSpace:
+    """The denoiser, its schedule and parameterisation, in pixel or first-stage latent space."""
+    space = data_space(config)
+    check_diffusion_settings(config.diffusion)
+    schedule_from_config(config.diffusion)
+    check_builds(diffusion_initialiser(config, space), 'model')
+    return space
+
+
+def check_classifier(config: ml_collections.ConfigDict) -> None:
+    """The noise-conditional classifier and the timesteps it is trained on."""
+    max_t = config.classifier.max_timestep or config.diffusion.num_timesteps
+    if not 0 < max_t <= config.diffusion.num_timesteps:
+        raise ConfigError(f'classifier.max_timestep={max_t} must be in 1..diffusion.num_timesteps')
+    schedule_from_config(config.diffusion)
+    check_builds(classifier_initialiser(config, data_space(config)), 'classifier')
+
+
+def check_train(config: ml_collections.ConfigDict) -> None:
+    """train: what `task` names, and the training and optimiser settings."""
+    if config.task not in TASKS:
+        raise ConfigError(f'task={config.task!r} is not one of {", ".join(TASKS)}')
+    check_train_settings(config)
+    if config.task == 'diffusion':
+        check_diffusion(config)
+    else:
+        check_classifier(config)
+
+
+def check_autoencoder(config: ml_collections.ConfigDict) -> None:
+    """The VQ autoencoder and its discriminator (shapes), and latent.encode_batch_size."""
+    check_builds(autoencoder_initialiser(config, image_shape(config)), 'autoencoder')
+    parallel.check_batch_size(config.latent.encode_batch_size, 'latent.encode_batch_size')
+
+
+def check_train_autoencoder(config: ml_collections.ConfigDict) -> None:
+    check_autoencoder_training(config.autoencoder)
+    check_train_settings(config)
+    check_autoencoder(config)
+
+
+def check_sample(config: ml_collections.ConfigDict) -> None:
+    """sample: the sampler's settings against the model they sample."""
+    check_sampling(config)
+    check_diffusion(config)
+    sample_labels(config, 0, 1)
+
+
+def check_eval(config: ml_collections.ConfigDict) -> None:
+    check_sample(config)
+    check_eval_settings(config)
+
+
+def check_likelihood(config: ml_collections.ConfigDict) -> None:
+    if check_diffusion(config).latent:
+        raise ConfigError('--mode likelihood gives bits/dim of pixel-space models; this config diffuses latents')
+    parallel.check_batch_size(config.likelihood.batch_size, 'likelihood.batch_size')
+    if config.likelihood.max_examples < 0:
+        raise ConfigError(f'likelihood.max_examples={config.likelihood.max_examples} must be 0 (the whole split) '
+                          'or positive')
+
+
+def check_preprocess(config: ml_collections.ConfigDict) -> None:
+    if config.preprocess.size < 1:
+        raise ConfigError(f'preprocess.size={config.preprocess.size} must be a positive side length')
+    if not config.preprocess.input:
+        raise ConfigError('preprocess.input is empty; give the folder of images to resize')
