@@ -1,4 +1,5 @@
-"""Drawing samples as `config.sampling` says: PC or ODE, jitted, batch sharded over all devices."""
+"""Drawing samples as `config.sampling` says: PC, the adaptive probability-flow ODE, or a few-step ODE solver
+(DDIM, DPM-Solver++, Heun: gen_runtime/few_step.py), jitted, batch sharded over all devices."""
 
 import math
 from collections.abc import Callable, Iterator
@@ -9,12 +10,12 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from gen_runtime import parallel
+from gen_runtime import few_step, parallel
 from gen_runtime.errors import ConfigError, config_terms
 from sde_jax import controllable
 from sde_jax.experiment import Experiment
 from sde_jax.ode import ode_sample
-from sde_jax.sampling import Step, get_corrector, get_predictor, pc_sample
+from sde_jax.sampling import Step, few_step_sample, get_corrector, get_predictor, pc_sample
 from sde_jax.sde import SDE
 
 PyTree = dict
@@ -28,8 +29,33 @@ def batch_parallel_jit(fn: Callable[[PyTree, jax.Array, jax.Array], jax.Array]) 
     return jax.jit(fn, in_shardings=(replicated, sharded, replicated), out_shardings=sharded)
 
 
+METHODS = ('pc', 'ode', *few_step.METHODS)
+# The spacing each few-step solver's paper uses ('auto').
+PAPER_SPACING = {'ddim': 'uniform', 'dpm_solver_pp': 'logsnr', 'heun': 'karras'}
+
+
 def num_sampling_steps(exp: Experiment) -> int:
     return exp.config.sampling.num_steps or exp.sde.N
+
+
+def few_step_times(exp: Experiment) -> np.ndarray:
+    """The num_steps + 1 times (T down to sampling.eps) a few-step solver steps through."""
+    sampling, sde = exp.config.sampling, exp.sde
+    steps = num_sampling_steps(exp)
+    if sampling.method == 'dpm_solver_pp' and sampling.order == 2 and steps < 2:
+        raise ConfigError(f'sampling.num_steps={steps} is too few for the 2nd-order multistep DPM-Solver++; use '
+                          'at least 2 or sampling.order=1')
+    if sampling.method == 'dpm_solver_pp' and sampling.order not in (1, 2):
+        raise ConfigError(f'sampling.order={sampling.order} is not 1 or 2 (DPM-Solver++(1) or (2M))')
+    if not 0 <= sampling.eta <= 1 or sampling.rho <= 0:
+        raise ConfigError(f'sampling.eta={sampling.eta} must be in [0, 1] and sampling.rho={sampling.rho} positive')
+    spacing = PAPER_SPACING[sampling.method] if sampling.spacing == 'auto' else sampling.spacing
+
+    def coefs(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(np.asarray(c, np.float64) for c in sde.marginal_coefs(jnp.asarray(t, jnp.float32)))
+
+    with config_terms('sampling', {'spacing', 'num_steps'}):
+        return few_step.spaced_times(spacing, steps, sde.T, sampling.eps, coefs, rho=sampling.rho)
 
 
 def check_sampling(exp: Experiment) -> None:
@@ -57,22 +83,27 @@ class Sampler:
     def __init__(self, exp: Experiment, batch_size: int) -> None:
         sampling = exp.config.sampling
         parallel.check_batch_size(batch_size, 'sampling.batch_size')
-        if sampling.method not in ('pc', 'ode'):
-            raise ConfigError(f"sampling.method={sampling.method!r} is not one of 'pc', 'ode'")
+        if sampling.method not in METHODS:
+            raise ConfigError(f'sampling.method={sampling.method!r} is not one of {", ".join(METHODS)}')
         self.exp = exp
         self.shape = (batch_size, *exp.image_shape)
         self._last_nfe: int | None = None
         if sampling.method == 'pc':
             self._predictor, self._corrector = pc_steps(exp)
+        if sampling.method in few_step.METHODS:
+            self._times = few_step_times(exp)
         mesh = parallel.make_mesh()
         self._sample = jax.jit(self._sample_batch,
                                out_shardings=(parallel.batch_sharded(mesh), parallel.replicated(mesh)))
 
     def evaluations_per_batch(self) -> int | None:
-        """Score evaluations of the last batch: counted for the ODE, (1 + corrector steps) x N for PC."""
+        """Score evaluations of the last batch: counted for the ODE, (1 + corrector steps) x N for PC, the
+        solver's exact count for the few-step solvers (+ 1 for the final denoising)."""
         if self._last_nfe is not None:
             return self._last_nfe
         sampling = self.exp.config.sampling
+        if sampling.method in few_step.METHODS:
+            return few_step.nfe(sampling.method, len(self._times) - 1) + int(sampling.noise_removal)
         corrector_steps = 0 if sampling.corrector == 'none' else sampling.n_steps_each
         predictor_steps = 0 if sampling.predictor == 'none' else 1
         return (predictor_steps + corrector_steps) * num_sampling_steps(self.exp) + int(sampling.noise_removal)
@@ -84,6 +115,10 @@ class Sampler:
         if sampling.method == 'ode':
             x, nfe = ode_sample(exp.sde, score, self.shape, rng, rtol=sampling.rtol, atol=sampling.atol,
                                 eps=sampling.eps, denoise_last=sampling.noise_removal)
+        elif sampling.method in few_step.METHODS:
+            x = few_step_sample(exp.sde, score, self.shape, rng, self._times, sampling.method, eta=sampling.eta,
+                                order=sampling.order, denoise_last=sampling.noise_removal)
+            nfe = jnp.array(-1, jnp.int32)
         else:
             x = pc_sample(exp.sde, score, self.shape, rng, predictor=self._predictor, corrector=self._corrector,
                           num_steps=num_sampling_steps(exp), eps=sampling.eps, denoise_last=sampling.noise_removal)
@@ -120,14 +155,14 @@ def sample_batches(exp: Experiment, params: PyTree, num_samples: int, batch_size
         bar.close()
 
 
-
-
 def sampling_summary(sampling: ml_collections.ConfigDict, stats: dict) -> dict:
     """Method and cost of a sampling run for metrics.json."""
     evals = stats.get('score_evaluations_per_batch', [])
     summary = {'method': sampling.method}
     if sampling.method == 'pc':
         summary.update(predictor=sampling.predictor, corrector=sampling.corrector)
+    if sampling.method in few_step.METHODS:
+        summary.update(num_steps=sampling.num_steps, spacing=sampling.spacing)
     if evals:
         summary['score_evaluations_per_batch'] = evals
         summary['mean_score_evaluations'] = float(np.mean(evals))

@@ -15,7 +15,9 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from gen_runtime import few_step
 from sde_jax.sde import SDE, ScoreFn, batch_broadcast
 
 Step = Callable[[SDE, ScoreFn, jax.Array, jax.Array, float, jax.Array], tuple[jax.Array, jax.Array]]
@@ -134,3 +136,31 @@ def pc_sample(sde: SDE, score_fn: ScoreFn, shape: tuple[int, ...], rng: jax.Arra
     x = jax.lax.fori_loop(0, num_steps, body, x)
     t_end = jnp.full(shape[:1], eps)
     return denoise(sde, score_fn, x, t_end) if denoise_last else x
+
+
+def few_step_sample(sde: SDE, score: ScoreFn, shape: tuple[int, ...], rng: jax.Array, times: np.ndarray,
+                    method: str, eta: float = 0.0, order: int = 2, denoise_last: bool = True) -> jax.Array:
+    """A sample of the probability-flow ODE from the prior by a few-step solver of gen_runtime.few_step
+    ('ddim', 'dpm_solver_pp', 'heun') through `times` (decreasing, from T).
+
+    The score's data prediction is Tweedie's x0 = (x + sigma_t^2 s(x, t)) / alpha_t for the SDE's kernel
+    x_t = alpha_t x0 + sigma_t eps (VE: alpha = 1; VP and sub-VP: their marginal coefficients). With
+    `denoise_last` the result is that x0 at the last time (one more score evaluation).
+    """
+    prior_rng, step_rng = jax.random.split(rng)
+    ts = jnp.asarray(times, jnp.float32)
+    alphas, sigmas = sde.marginal_coefs(ts)
+
+    def x0_fn(x: jax.Array, t: jax.Array) -> jax.Array:
+        return denoise(sde, score, x, t)
+
+    x = sde.prior_sampling(prior_rng, shape)
+    if method == 'ddim':
+        x = few_step.ddim(x0_fn, x, ts, alphas, sigmas, eta=eta, rng=step_rng)
+    elif method == 'dpm_solver_pp':
+        x = few_step.dpm_solver_pp(x0_fn, x, ts, alphas, sigmas, order=order)
+    elif method == 'heun':
+        x = few_step.heun(x0_fn, x, ts, alphas, sigmas)
+    else:
+        raise ValueError(f'method={method!r} is not one of {", ".join(few_step.METHODS)}')
+    return x0_fn(x, jnp.full((shape[0],), ts[-1])) if denoise_last else x

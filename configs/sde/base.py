@@ -78,7 +78,8 @@ def get_config() -> ml_collections.ConfigDict:
     model.resamp_with_conv = True
 
     config.sampling = sampling = ml_collections.ConfigDict()
-    # 'pc' (predictor-corrector) or 'ode' (probability-flow ODE with an adaptive solver).
+    # 'pc' (predictor-corrector), 'ode' (probability-flow ODE with an adaptive solver), or a few-step solver
+    # of that ODE (gen_runtime/few_step.py): 'ddim', 'dpm_solver_pp' (DPM-Solver++ 2M) or 'heun' (EDM's).
     sampling.method = 'pc'
     # pc: 'euler_maruyama', 'reverse_diffusion', 'ancestral_sampling' or 'none'.
     sampling.predictor = 'euler_maruyama'
@@ -86,8 +87,16 @@ def get_config() -> ml_collections.ConfigDict:
     sampling.corrector = 'none'
     sampling.n_steps_each = 1
     sampling.snr = 0.16
-    # pc: number of predictor steps from T to eps (0: sde.num_scales).
+    # pc and the few-step solvers: number of steps from T to eps (0: sde.num_scales).
     sampling.num_steps = 0
+    # Few-step solvers: their time spacing, 'uniform' (in t), 'logsnr' (uniform in log(alpha_t / sigma_t)),
+    # 'karras' (uniform in sigma^(1/rho), sigma = sigma_t / alpha_t) or 'auto' (the method's paper's: DDIM
+    # uniform, DPM-Solver++ logsnr, Heun karras); Karras' rho; DDIM's eta (0: deterministic);
+    # DPM-Solver++'s order (1 or 2).
+    sampling.spacing = 'auto'
+    sampling.rho = 7.0
+    sampling.eta = 0.0
+    sampling.order = 2
     # Smallest sampling time (the paper: 1e-3 for VP / sub-VP, 1e-5 for VE).
     sampling.eps = 1e-3
     # Finish with Tweedie's denoising step E[x_0 | x_eps].

@@ -37,6 +37,13 @@ def test_tiny_quickstart_trains_samples_and_resamples(tmp_path):
     with np.load(workdir / 'train' / 'step_8' / 'samples.npz') as f:
         assert f['images'].shape == (16, 8, 8, 1)  # the pc samples of training, beside the ode ones
 
+    run_python(args + TINY + ['--mode', 'sample', '--config.sampling.method=dpm_solver_pp',
+                              '--config.sampling.num_steps=5'])
+    sampling = json.loads((workdir / 'sample' / 'step_8' / 'sampling.json').read_text())
+    assert sampling['method'] == 'dpm_solver_pp' and sampling['score_evaluations_per_batch'] == [6]  # 5 + denoising
+    with np.load(workdir / 'sample' / 'step_8' / 'samples.npz') as f:
+        assert f['images'].shape == (16, 8, 8, 1)
+
     run_python(args + TINY + ['--mode', 'inpaint', '--config.sampling.num_samples=4', '--config.sampling.batch_size=4'])
     with np.load(workdir / 'inpaint' / 'step_8' / 'inpaint.npz') as f:
         originals, results = f['originals'], f['results']

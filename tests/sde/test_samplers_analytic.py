@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gen_runtime import few_step
 from sde_jax.ode import ode_sample
-from sde_jax.sampling import get_corrector, get_predictor, pc_sample
+from sde_jax.sampling import few_step_sample, get_corrector, get_predictor, pc_sample
 from sde_jax.sde import VESDE, VPSDE, SubVPSDE
 from tests.sde.analytic import GAUSSIAN, MIXTURE, DiagonalMixture, moment_bounds
 
@@ -77,3 +78,27 @@ def test_subvp_langevin_corrector_uses_the_vp_alphas():
     t = jnp.array([0.5])
     np.testing.assert_allclose(SDES['subvp'].langevin_alpha(t, 1e-3), SDES['vp'].langevin_alpha(t, 1e-3))
     assert 0.98 < float(SDES['subvp'].langevin_alpha(t, 1e-3)[0]) < 1.0
+
+
+# The few-step solvers of gen_runtime.few_step on the probability-flow ODE, each with its paper's spacing, at
+# the fewest steps (of 25, 50, 100, 200) at which the Heun / DPM-Solver++ / DDIM time discretisation error fell
+# below the moment bounds on all three SDEs and both data sets (measured worst error / bound: 0.86, 0.57, 0.46).
+FEW_STEP_CASES = [('ddim', 'uniform', 200), ('dpm_solver_pp', 'logsnr', 25), ('heun', 'karras', 50)]
+
+
+@pytest.mark.parametrize('sde_name', list(SDES))
+@pytest.mark.parametrize('method,spacing,steps', FEW_STEP_CASES, ids=[c[0] for c in FEW_STEP_CASES])
+def test_few_step_solvers_match_data_moments(sde_name, method, spacing, steps):
+    sde = SDES[sde_name]
+
+    def coefs(t):
+        return tuple(np.asarray(c, np.float64) for c in sde.marginal_coefs(jnp.asarray(t, jnp.float32)))
+
+    times = few_step.spaced_times(spacing, steps, sde.T, EPS[sde_name], coefs)
+
+    @jax.jit
+    def sample(dist: DiagonalMixture, rng: jax.Array) -> jax.Array:
+        return few_step_sample(sde, functools.partial(dist.score, sde), (N_SAMPLES, 2), rng, times, method)
+
+    for dist in (GAUSSIAN, MIXTURE):
+        _check_moments(np.asarray(sample(dist, jax.random.key(0))), dist)
