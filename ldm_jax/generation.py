@@ -6,7 +6,7 @@ then (latent diffusion) the first stage's decoder on latent / scale_factor, and 
 """
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gen_runtime import parallel
+from gen_runtime import few_step, parallel
 from gen_runtime.errors import ConfigError, config_terms
 from gen_runtime.trainer import load_trained_state
 from ldm_jax.data import to_unit_range
@@ -24,16 +24,28 @@ from ldm_jax.guidance import classifier_free_output, classifier_guided_eps, clas
 from ldm_jax.models import unet_from_config
 from ldm_jax.pretrained import data_space, load_classifier, load_first_stage
 from ldm_jax.samplers import ddim_sample, ddim_timesteps, ddpm_sample
-from ldm_jax.schedule import schedule_from_config
+from ldm_jax.schedule import Schedule, schedule_from_config
 
 PyTree = Any
+
+
+METHODS = ('ddim', 'ddpm', 'dpm_solver_pp', 'heun')
+
+
+def few_step_timesteps(num_steps: int, num_timesteps: int) -> np.ndarray:
+    """The descending integer timesteps of the few-step solvers: diffusers' 'linspace' spacing,
+    round(linspace(T - 1, 0, num_steps + 1)) without its last entry (that step ends at x_0)."""
+    return np.round(np.linspace(num_timesteps - 1, 0, num_steps + 1)).astype(np.int32)[:-1]
 
 
 def check_sampling(config: ml_collections.ConfigDict) -> None:
     """Raises a ConfigError for sampling settings the trained model cannot honour."""
     sampling = config.sampling
-    if sampling.method not in ('ddim', 'ddpm'):
-        raise ConfigError(f"sampling.method={sampling.method!r} is not one of 'ddim', 'ddpm'")
+    if sampling.method not in METHODS:
+        raise ConfigError(f'sampling.method={sampling.method!r} is not one of {", ".join(METHODS)}')
+    if sampling.method in few_step.METHODS and not 2 <= sampling.num_steps <= config.diffusion.num_timesteps:
+        raise ConfigError(f'sampling.num_steps={sampling.num_steps} must be in 2..diffusion.num_timesteps for '
+                          f'sampling.method={sampling.method!r}')
     if sampling.guidance_scale != 1.0 and config.diffusion.label_dropout <= 0:
         raise ConfigError('sampling.guidance_scale != 1 needs a model trained for classifier-free guidance '
                           '(diffusion.label_dropout > 0)')
@@ -115,6 +127,24 @@ class Sampler:
             yield parallel.to_host(images)[:keep], labels[:keep]
 
 
+def few_step_sample(method: str, denoise: Callable, schedule: Schedule, x_T: jax.Array, num_steps: int,
+              clip: bool) -> jax.Array:
+    """A shared few-step solver (gen_runtime.few_step) on the discrete schedule: kernel alpha_t = sqrt(abar_t),
+    sigma_t = sqrt(1 - abar_t) at the solver's timesteps, then (alpha, sigma) = (1, 0), i.e. x_0."""
+    ts = few_step_timesteps(num_steps, schedule.num_timesteps)
+    abar = jnp.asarray(schedule.alphas_cumprod)[ts]
+    alphas = jnp.append(jnp.sqrt(abar), 1.0)
+    sigmas = jnp.append(jnp.sqrt(1.0 - abar), 0.0)
+
+    def x0_fn(x: jax.Array, t: jax.Array) -> jax.Array:
+        x0 = denoise(x, t.astype(jnp.int32))[0]
+        return jnp.clip(x0, -1.0, 1.0) if clip else x0
+
+    times = jnp.asarray(np.append(ts, 0), jnp.int32)
+    solve = few_step.dpm_solver_pp if method == 'dpm_solver_pp' else few_step.heun
+    return solve(x0_fn, x_T, times, alphas, sigmas)
+
+
 def _sample_fn(config: ml_collections.ConfigDict, shape: tuple[int, int, int], first_stage: Any, classifier: Any,
                sharding: jax.sharding.Sharding):  # noqa: ANN202 - a jittable (params, x_T, rng, labels) -> images
     sampling, diffusion = config.sampling, config.diffusion
@@ -143,6 +173,8 @@ def _sample_fn(config: ml_collections.ConfigDict, shape: tuple[int, int, int], f
 
         if sampling.method == 'ddpm':
             x = ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding)
+        elif sampling.method in few_step.METHODS:
+            x = few_step_sample(sampling.method, denoise, schedule, x_T, sampling.num_steps, clip)
         else:
             steps = ddim_timesteps(sampling.spacing, sampling.num_steps, diffusion.num_timesteps)
             x = ddim_sample(denoise, schedule, x_T, step_rng, steps, sampling.eta, clip, sharding,

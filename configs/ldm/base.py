@@ -148,12 +148,15 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Sampling (--mode sample, and the samples of --mode eval).
     config.sampling = sampling = ml_collections.ConfigDict()
-    # 'ddim' or 'ddpm' (ancestral, all num_timesteps steps).
+    # 'ddim', 'ddpm' (ancestral, all num_timesteps steps), or the shared few-step solvers of
+    # gen_runtime/few_step.py: 'dpm_solver_pp' (DPM-Solver++ 2M) or 'heun' (EDM's), which step through
+    # num_steps timesteps spaced as diffusers' 'linspace' (round(linspace(T - 1, 0, num_steps + 1)), the last
+    # step to x_0).
     sampling.method = 'ddim'
-    # DDIM steps, their spacing and eta (0: deterministic). Spacing: 'uniform' (exactly num_steps steps,
-    # every (T // num_steps)-th), 'uniform_ldm' (latent diffusion's make_ddim_timesteps: every
-    # (T // num_steps)-th index below T, so ceil(T / (T // num_steps)) steps: 30 -> 31, 64 -> 67) or
-    # 'quad' (latent diffusion's quadratic spacing).
+    # DDIM (and the few-step solvers') steps; DDIM's spacing and eta (0: deterministic). Spacing:
+    # 'uniform' (exactly num_steps steps, every (T // num_steps)-th), 'uniform_ldm' (latent diffusion's
+    # make_ddim_timesteps: every (T // num_steps)-th index below T, so ceil(T / (T // num_steps)) steps:
+    # 30 -> 31, 64 -> 67) or 'quad' (latent diffusion's quadratic spacing).
     sampling.num_steps = 50
     sampling.spacing = 'uniform'
     sampling.eta = 0.0

@@ -118,3 +118,38 @@ def test_pipeline_folder_imports_its_unet_and_checks_its_scheduler(tmp_path, cap
     with torch.no_grad():
         want = _nhwc(torch_model(_nchw(x), torch.from_numpy(t)).sample)
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('method', ['dpm_solver_pp', 'heun'])
+def test_few_step_solvers_on_the_ddpm_schedule_equal_diffusers(method):
+    """ldm's DPM-Solver++ / Heun sampling (the shared solvers on alpha = sqrt(abar), sigma = sqrt(1 - abar)
+    at diffusers' 'linspace' timesteps) equals DPMSolverMultistepScheduler / HeunDiscreteScheduler run with
+    the same integer timesteps and eps-prediction network."""
+    from diffusers import DPMSolverMultistepScheduler, HeunDiscreteScheduler
+
+    from ldm_jax.generation import few_step_sample, few_step_timesteps
+
+    steps, betas = 8, {'beta_start': 1e-4, 'beta_end': 0.02, 'beta_schedule': 'linear', 'num_train_timesteps': 1000}
+    ts = few_step_timesteps(steps, 1000)
+    if method == 'dpm_solver_pp':
+        sched = DPMSolverMultistepScheduler(**betas, algorithm_type='dpmsolver++', solver_order=2)
+        sched.set_timesteps(steps)
+        np.testing.assert_array_equal(sched.timesteps.numpy(), ts)
+    else:  # Heun's own timesteps are fractional; given ours, it runs the same solver
+        sched = HeunDiscreteScheduler(**betas)
+        sched.set_timesteps(timesteps=[int(t) for t in ts])
+    s = Schedule.from_betas(beta_schedule('linear', 1000, 1e-4, 0.02))
+    x_T = np.asarray(jax.random.normal(jax.random.key(5), SHAPE))
+
+    sample = torch.tensor(x_T) * sched.init_noise_sigma
+    for t in sched.timesteps:
+        model_input = sched.scale_model_input(sample, t)
+        eps = torch.tensor(_model(model_input.numpy(), float(t)), dtype=torch.float32)
+        sample = sched.step(eps, t, sample).prev_sample
+
+    def denoise(x, t):
+        out = 0.8 * jnp.tanh(x) * jnp.cos(t[:, None, None, None] / 40.0) + 0.05
+        return diffusion.split_prediction('eps', s, x, t, out)
+
+    ours = jax.jit(lambda x: few_step_sample(method, denoise, s, x, steps, clip=False))(jnp.asarray(x_T))
+    np.testing.assert_allclose(np.asarray(ours), sample.numpy(), rtol=3e-4, atol=3e-4)

@@ -1,5 +1,5 @@
 """Pixel-space diffusion end to end on tiny configs: DDPM, a noise-conditional classifier, sampling with
-classifier-free and classifier guidance together, bits/dim."""
+classifier-free and classifier guidance together, DPM-Solver++ with classifier-free guidance, bits/dim."""
 
 import json
 
@@ -22,6 +22,11 @@ def test_pixel_diffusion_with_both_guidances_and_bits_per_dim(tmp_path):
     _run(guided, ddpm_dir, 'sample')
     images, labels, _ = _newest_samples(ddpm_dir)
     assert images.shape == (8, 8, 8, 1) and set(labels) == {3}
+
+    # the shared few-step solver, with classifier-free guidance, through the same mode
+    _run(_tiny('ddpm', sampling__method='dpm_solver_pp', sampling__num_steps=5), ddpm_dir, 'sample')
+    fast, labels, _ = _newest_samples(ddpm_dir)
+    assert fast.shape == (8, 8, 8, 1) and list(labels) == [0, 1, 2, 3, 4, 5, 6, 7] and 0 < fast.std()
 
     ddpm.likelihood.max_examples = 8
     _run(ddpm, ddpm_dir, 'likelihood')

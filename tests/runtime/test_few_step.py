@@ -85,3 +85,87 @@ def _check_spacings(coefs):
     alpha, sigma = coefs(few_step.spaced_times('karras', 10, 1.0, T_MIN, coefs))
     steps = np.diff((sigma / alpha) ** (1 / 7))
     np.testing.assert_allclose(steps, steps.mean(), rtol=1e-3)  # equal steps in sigma^(1/rho)
+
+
+# Step-by-step parity with diffusers' schedulers on a discrete DDPM schedule and a smooth stand-in network.
+BETAS = {'beta_start': 1e-4, 'beta_end': 0.02, 'beta_schedule': 'linear', 'num_train_timesteps': 1000}
+
+
+def _eps(x, t):
+    """The stand-in noise prediction, in numpy (for diffusers) and jax (for ours) alike."""
+    lib = jnp if isinstance(x, jax.Array) else np
+    return 0.8 * lib.tanh(x) * lib.cos(t.reshape((-1,) + (1,) * (x.ndim - 1)) / 40.0) + 0.05
+
+
+def _diffusers_run(scheduler, x_T):
+    """diffusers' own loop: scale the input, predict eps, step; returns the final sample."""
+    import torch
+
+    sample = torch.tensor(x_T) * scheduler.init_noise_sigma
+    for t in scheduler.timesteps:
+        model_input = scheduler.scale_model_input(sample, t)
+        eps = torch.tensor(_eps(model_input.numpy(), np.full(len(x_T), float(t))), dtype=torch.float32)
+        sample = scheduler.step(eps, t, sample).prev_sample
+    return sample.numpy()
+
+
+def _ours(method, x_T, ts, sigma_hat, **kwargs):
+    """Our solver through diffusers' times and EDM sigmas (sigma_t / alpha_t; the last one 0).
+
+    The network's t -> sigma map is diffusers' too: sigma^ = sqrt((1 - abar_t) / abar_t) at the integer
+    timesteps, linearly interpolated between them (Heun's and Euler's times are fractional).
+    """
+    abar = np.cumprod(1.0 - np.linspace(BETAS['beta_start'], BETAS['beta_end'], BETAS['num_train_timesteps']))
+    sigma_of_t = jnp.asarray(np.sqrt((1.0 - abar) / abar), jnp.float32)
+    grid = jnp.arange(len(abar), dtype=jnp.float32)
+    sigma_hat = np.asarray(sigma_hat, np.float64)
+    alphas = 1.0 / np.sqrt(sigma_hat**2 + 1.0)
+
+    def x0_fn(x, t):
+        s = jnp.interp(t, grid, sigma_of_t).reshape(-1, 1, 1, 1)
+        return jnp.sqrt(s**2 + 1.0) * x - s * _eps(x, t)  # (x - sigma_t eps) / alpha_t
+
+    times = jnp.asarray(np.append(ts, 0.0), jnp.float32)
+    solve = getattr(few_step, method)
+    run = jax.jit(lambda x: solve(x0_fn, x, times, jnp.asarray(alphas, jnp.float32),
+                                  jnp.asarray(sigma_hat * alphas, jnp.float32), **kwargs))
+    return np.asarray(run(jnp.asarray(x_T)))  # x_T in x_t terms: diffusers' x^_T = x_T / alpha_T
+
+
+@pytest.mark.parametrize('steps', [5, 12])
+def test_dpm_solver_pp_equals_diffusers_multistep_scheduler(steps):
+    from diffusers import DPMSolverMultistepScheduler
+
+    scheduler = DPMSolverMultistepScheduler(**BETAS, algorithm_type='dpmsolver++', solver_order=2)
+    scheduler.set_timesteps(steps)
+    x_T = np.asarray(jax.random.normal(jax.random.key(1), (2, 4, 4, 3)))
+    theirs = _diffusers_run(scheduler, x_T)
+    # diffusers' final step (to sigma = 0) is first order, as ours is at lambda = inf
+    ours = _ours('dpm_solver_pp', x_T, scheduler.timesteps.numpy(), scheduler.sigmas.numpy())
+    np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=2e-4)
+
+
+def test_heun_equals_diffusers_heun_scheduler():
+    from diffusers import HeunDiscreteScheduler
+
+    scheduler = HeunDiscreteScheduler(**BETAS)
+    scheduler.set_timesteps(6)
+    x_T = np.asarray(jax.random.normal(jax.random.key(2), (2, 4, 4, 3)))
+    theirs = _diffusers_run(scheduler, x_T)
+    # each interior time and sigma appears twice (the Euler stage and the correction)
+    ts, sigmas = scheduler.timesteps.numpy()[::2], np.append(scheduler.sigmas.numpy()[::2], 0.0)
+    assert len(scheduler.timesteps) == few_step.nfe('heun', 6, ends_at_zero=True)
+    ours = _ours('heun', x_T, ts, sigmas)
+    np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=2e-4)
+
+
+def test_ddim_equals_diffusers_euler_scheduler():
+    """DDIM with eta = 0 is Euler's method in EDM's variables (x / alpha against sigma / alpha)."""
+    from diffusers import EulerDiscreteScheduler
+
+    scheduler = EulerDiscreteScheduler(**BETAS)
+    scheduler.set_timesteps(8)
+    x_T = np.asarray(jax.random.normal(jax.random.key(3), (2, 4, 4, 3)))
+    theirs = _diffusers_run(scheduler, x_T)
+    ours = _ours('ddim', x_T, scheduler.timesteps.numpy(), scheduler.sigmas.numpy())
+    np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=2e-4)
