@@ -29,7 +29,9 @@ from ldm_jax.schedule import Schedule, schedule_from_config
 PyTree = Any
 
 
-METHODS = ('ddim', 'ddpm', 'dpm_solver_pp', 'heun')
+# ldm's own DDIM (CompVis's, x_0 clipping and all) and DDPM, and two of the shared few-step solvers.
+SHARED_SOLVERS = ('dpm_solver_pp', 'heun')
+METHODS = ('ddim', 'ddpm', *SHARED_SOLVERS)
 
 
 def few_step_timesteps(num_steps: int, num_timesteps: int) -> np.ndarray:
@@ -43,7 +45,7 @@ def check_sampling(config: ml_collections.ConfigDict) -> None:
     sampling = config.sampling
     if sampling.method not in METHODS:
         raise ConfigError(f'sampling.method={sampling.method!r} is not one of {", ".join(METHODS)}')
-    if sampling.method in few_step.METHODS and not 2 <= sampling.num_steps <= config.diffusion.num_timesteps:
+    if sampling.method in SHARED_SOLVERS and not 2 <= sampling.num_steps <= config.diffusion.num_timesteps:
         raise ConfigError(f'sampling.num_steps={sampling.num_steps} must be in 2..diffusion.num_timesteps for '
                           f'sampling.method={sampling.method!r}')
     if sampling.guidance_scale != 1.0 and config.diffusion.label_dropout <= 0:
@@ -173,7 +175,7 @@ def _sample_fn(config: ml_collections.ConfigDict, shape: tuple[int, int, int], f
 
         if sampling.method == 'ddpm':
             x = ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding)
-        elif sampling.method in few_step.METHODS:
+        elif sampling.method in SHARED_SOLVERS:
             x = few_step_sample(sampling.method, denoise, schedule, x_T, sampling.num_steps, clip)
         else:
             steps = ddim_timesteps(sampling.spacing, sampling.num_steps, diffusion.num_timesteps)
