@@ -1,0 +1,136 @@
+"""Sample quality against network evaluations for every sampler on a trained model: the quickstart digits.
+
+The model is the quickstart (configs/quickstart.py: VP SDE, tutorial-style U-Net, 8x8 digits), trained by
+`python main.py --config configs/quickstart.py --workdir runs/quickstart`. Each sampler draws `--samples`
+images with the EMA parameters; the distance to the test split is the Frechet distance of Gaussians
+fitted to the raw 64 pixels (in [0, 1]). An Inception network sees nothing in 8x8 digits, while the
+64-pixel Gaussian is cheap, exact to compute and sensitive to blur, noise and wrong stroke statistics;
+its floor is the distance of the training split to the test split.
+
+    python -m benchmarks.few_step_digits [--workdir runs/quickstart] [--samples 2000]
+      [--out benchmarks/results/few_step_digits.json] [--plot docs/few_step_digits.png]
+
+Prints a Markdown table (NFE, seconds, distance) and the fewest NFE at which each sampler is within the
+1000-step Euler-Maruyama distance.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from gen_runtime import trainer
+from gen_runtime.config import load_config_file
+from gen_runtime.data import load_dataset
+from gen_runtime.sample_quality.metrics import frechet_distance
+from sde_jax.experiment import make_experiment
+from sde_jax.generation import sample_batches
+
+# (method, its settings): steps for the step-based samplers, the tolerance for the adaptive ODE
+SETTINGS = {'euler_maruyama': (100, 250, 1000), 'ode': (1e-2, 1e-3), 'ddim': (10, 20, 50, 100),
+            'dpm_solver_pp': (5, 10, 20, 50), 'heun': (5, 10, 20)}
+
+
+def pixel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    return flat.mean(axis=0), np.cov(flat, rowvar=False)
+
+
+def _images_in_unit_range(config: ml_collections.ConfigDict, split: str) -> np.ndarray:
+    dataset = load_dataset(config, split)
+    return dataset.gather(np.arange(len(dataset)))['image'] / (dataset.levels - 1)
+
+
+def sampler_config(base: ml_collections.ConfigDict, method: str, setting: float) -> ml_collections.ConfigDict:
+    config = base.copy_and_resolve_references()
+    config.unlock()
+    sampling = config.sampling
+    if method == 'euler_maruyama':
+        sampling.update(method='pc', predictor='euler_maruyama', corrector='none', num_steps=int(setting))
+    elif method == 'ode':
+        sampling.update(method='ode', rtol=setting, atol=setting)
+    else:
+        sampling.update(method=method, num_steps=int(setting))
+    config.lock()
+    return config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--workdir', default='runs/quickstart')
+    parser.add_argument('--samples', type=int, default=2000)
+    parser.add_argument('--batch', type=int, default=500)
+    parser.add_argument('--out', default='benchmarks/results/few_step_digits.json')
+    parser.add_argument('--plot', default='docs/few_step_digits.png')
+    args = parser.parse_args()
+    base = load_config_file('configs/quickstart.py')
+    step, state = trainer.load_trained_state(base, args.workdir, make_experiment(base).init_state)
+    test, train = (_images_in_unit_range(base, split) for split in ('test', 'train'))
+    test_stats = pixel_statistics(test)
+    floor = frechet_distance(*pixel_statistics(train), *test_stats)
+    rows = []
+    for method, values in SETTINGS.items():
+        for value in values:
+            config = sampler_config(base, method, value)
+            exp = make_experiment(config)
+            stats: dict = {}
+            start = time.perf_counter()
+            images = np.concatenate(list(sample_batches(exp, state.ema_params, args.samples, args.batch, seed=1,
+                                                        progress=False, stats=stats)))
+            seconds = time.perf_counter() - start
+            nfe = float(np.mean(stats['score_evaluations_per_batch']))
+            rows.append({'method': method, 'setting': value, 'nfe': nfe, 'seconds_with_compile': seconds,
+                         'frechet_pixels': frechet_distance(*pixel_statistics(images), *test_stats)})
+            print(rows[-1], flush=True)
+    reference = next(r for r in rows if r['method'] == 'euler_maruyama' and r['setting'] == 1000)
+    matches = {}
+    for method in SETTINGS:
+        good = [r for r in rows if r['method'] == method and r['frechet_pixels'] <= reference['frechet_pixels']]
+        matches[method] = min(good, key=lambda r: r['nfe']) if good else None
+    result = {'model': f'configs/quickstart.py trained in {args.workdir} (step {step}), EMA parameters',
+              'distance': 'Frechet distance of 64-pixel Gaussians to the digits test split',
+              'samples': args.samples, 'floor_train_vs_test': floor, 'rows': rows,
+              'fewest_nfe_matching_em_1000': matches, 'jax_devices': str(jax.devices())}
+    os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
+    with open(args.out, 'w') as f:
+        json.dump(result, f, indent=2)
+    print(f'| sampler | setting | NFE | seconds (with compile) | Frechet, pixels (floor {floor:.4f}) |')
+    print('|---|---|---|---|---|')
+    for r in rows:
+        setting = f'tol {r["setting"]:g}' if r['method'] == 'ode' else f'{r["setting"]} steps'
+        print(f'| {r["method"]} | {setting} | {r["nfe"]:.0f} | {r["seconds_with_compile"]:.1f} | '
+              f'{r["frechet_pixels"]:.4f} |')
+    for method, r in matches.items():
+        print(f'{method}: ' + (f'{r["nfe"]:.0f} NFE, {r["seconds_with_compile"]:.1f} s' if r else 'not matched'))
+    _plot(result, args.plot)
+
+
+def _plot(result: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for method in SETTINGS:
+        rows = [r for r in result['rows'] if r['method'] == method]
+        ax.plot([r['nfe'] for r in rows], [r['frechet_pixels'] for r in rows], marker='o', label=method)
+    ax.axhline(result['floor_train_vs_test'], color='grey', linestyle='--', label='train vs test split')
+    ax.set_xscale('log')
+    ax.set_yscale('log')
+    ax.set_xlabel('network evaluations (NFE)')
+    ax.set_ylabel('Frechet distance (64 pixels) to the test split')
+    ax.set_title(f'quickstart digits model, {result["samples"]} samples per sampler', fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == '__main__':
+    main()
