@@ -23,6 +23,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from benchmarks.nfe_plot import plot_against_nfe
 from gen_runtime import trainer
 from gen_runtime.config import load_config_file
 from gen_runtime.data import load_dataset
@@ -31,8 +32,9 @@ from sde_jax.experiment import make_experiment
 from sde_jax.generation import sample_batches
 
 # (method, its settings): steps for the step-based samplers, the tolerance for the adaptive ODE
+# ('ddim_eta1': DDIM with eta = 1, the stochastic DDPM-like member of the family)
 SETTINGS = {'euler_maruyama': (100, 250, 1000), 'ode': (1e-2, 1e-3), 'ddim': (10, 20, 50, 100),
-            'dpm_solver_pp': (5, 10, 20, 50), 'heun': (5, 10, 20)}
+            'ddim_eta1': (20, 50, 100, 250), 'dpm_solver_pp': (5, 10, 20, 50), 'heun': (5, 10, 20)}
 
 
 def pixel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +55,8 @@ def sampler_config(base: ml_collections.ConfigDict, method: str, setting: float)
         sampling.update(method='pc', predictor='euler_maruyama', corrector='none', num_steps=int(setting))
     elif method == 'ode':
         sampling.update(method='ode', rtol=setting, atol=setting)
+    elif method == 'ddim_eta1':
+        sampling.update(method='ddim', eta=1.0, num_steps=int(setting))
     else:
         sampling.update(method=method, num_steps=int(setting))
     config.lock()
@@ -106,30 +110,9 @@ def main() -> None:
               f'{r["frechet_pixels"]:.4f} |')
     for method, r in matches.items():
         print(f'{method}: ' + (f'{r["nfe"]:.0f} NFE, {r["seconds_with_compile"]:.1f} s' if r else 'not matched'))
-    _plot(result, args.plot)
-
-
-def _plot(result: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for method in SETTINGS:
-        rows = [r for r in result['rows'] if r['method'] == method]
-        ax.plot([r['nfe'] for r in rows], [r['frechet_pixels'] for r in rows], marker='o', label=method)
-    ax.axhline(result['floor_train_vs_test'], color='grey', linestyle='--', label='train vs test split')
-    ax.set_xscale('log')
-    ax.set_yscale('log')
-    ax.set_xlabel('network evaluations (NFE)')
-    ax.set_ylabel('Frechet distance (64 pixels) to the test split')
-    ax.set_title(f'quickstart digits model, {result["samples"]} samples per sampler', fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plot_against_nfe(rows, 'frechet_pixels', floor, 'train vs test split',
+                     'Frechet distance (64 pixels) to the test split',
+                     f'quickstart digits model, {args.samples} samples per sampler', args.plot)
 
 
 if __name__ == '__main__':

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.nfe_plot import plot_against_nfe
 from gen_runtime import few_step
 from sde_jax.ode import ode_sample
 from sde_jax.sampling import few_step_sample, get_corrector, get_predictor, pc_sample
@@ -93,30 +94,8 @@ def main() -> None:
     for r in rows:
         setting = f'tol {r["setting"]:g}' if r['method'] == 'ode' else f'{r["setting"]} steps'
         print(f'| {r["method"]} | {setting} | {r["nfe"]} | {r["sliced_w1"]:.4f} |')
-    _plot(result, args.plot)
-
-
-def _plot(result: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for method in dict.fromkeys(r['method'] for r in result['rows']):
-        rows = [r for r in result['rows'] if r['method'] == method]
-        ax.plot([r['nfe'] for r in rows], [r['sliced_w1'] for r in rows], marker='o', label=method)
-    ax.axhline(result['floor_sliced_w1'], color='grey', linestyle='--', label='two data sets (floor)')
-    ax.set_xscale('log')
-    ax.set_yscale('log')
-    ax.set_xlabel('network evaluations (NFE)')
-    ax.set_ylabel('sliced Wasserstein-1 to the data')
-    ax.set_title(f'2-D mixture, exact score, VP SDE, {result["samples"]} samples', fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plot_against_nfe(result['rows'], 'sliced_w1', floor, 'two data sets (floor)', 'sliced Wasserstein-1 to the data',
+                     f'2-D mixture, exact score, VP SDE, {args.samples} samples', args.plot)
 
 
 if __name__ == '__main__':

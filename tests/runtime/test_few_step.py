@@ -132,40 +132,36 @@ def _ours(method, x_T, ts, sigma_hat, **kwargs):
     return np.asarray(run(jnp.asarray(x_T)))  # x_T in x_t terms: diffusers' x^_T = x_T / alpha_T
 
 
-@pytest.mark.parametrize('steps', [5, 12])
-def test_dpm_solver_pp_equals_diffusers_multistep_scheduler(steps):
-    from diffusers import DPMSolverMultistepScheduler
+def _heun_grid(scheduler):
+    """HeunDiscreteScheduler lists each interior time and sigma twice (the Euler stage and the correction)."""
+    return scheduler.timesteps.numpy()[::2], np.append(scheduler.sigmas.numpy()[::2], 0.0)
 
-    scheduler = DPMSolverMultistepScheduler(**BETAS, algorithm_type='dpmsolver++', solver_order=2)
+
+def _plain_grid(scheduler):
+    return scheduler.timesteps.numpy(), scheduler.sigmas.numpy()
+
+
+# (diffusers scheduler, its settings, steps, our method, the scheduler's (times, sigmas) as ours): DPM-Solver++
+# (diffusers' last step to sigma = 0 is first order, as ours is at lambda = inf), Heun, and Euler, which in
+# EDM's variables (x / alpha against sigma / alpha) is DDIM with eta = 0.
+PARITY = {
+    'dpm_solver_pp-5': ('DPMSolverMultistepScheduler', {'algorithm_type': 'dpmsolver++', 'solver_order': 2}, 5,
+                        'dpm_solver_pp', _plain_grid),
+    'dpm_solver_pp-12': ('DPMSolverMultistepScheduler', {'algorithm_type': 'dpmsolver++', 'solver_order': 2}, 12,
+                         'dpm_solver_pp', _plain_grid),
+    'heun-6': ('HeunDiscreteScheduler', {}, 6, 'heun', _heun_grid),
+    'ddim-8': ('EulerDiscreteScheduler', {}, 8, 'ddim', _plain_grid),
+}
+
+
+@pytest.mark.parametrize('case', sorted(PARITY))
+def test_solvers_equal_diffusers_schedulers_step_by_step(case):
+    import diffusers
+
+    name, settings, steps, method, grid = PARITY[case]
+    scheduler = getattr(diffusers, name)(**BETAS, **settings)
     scheduler.set_timesteps(steps)
-    x_T = np.asarray(jax.random.normal(jax.random.key(1), (2, 4, 4, 3)))
-    theirs = _diffusers_run(scheduler, x_T)
-    # diffusers' final step (to sigma = 0) is first order, as ours is at lambda = inf
-    ours = _ours('dpm_solver_pp', x_T, scheduler.timesteps.numpy(), scheduler.sigmas.numpy())
-    np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=2e-4)
-
-
-def test_heun_equals_diffusers_heun_scheduler():
-    from diffusers import HeunDiscreteScheduler
-
-    scheduler = HeunDiscreteScheduler(**BETAS)
-    scheduler.set_timesteps(6)
-    x_T = np.asarray(jax.random.normal(jax.random.key(2), (2, 4, 4, 3)))
-    theirs = _diffusers_run(scheduler, x_T)
-    # each interior time and sigma appears twice (the Euler stage and the correction)
-    ts, sigmas = scheduler.timesteps.numpy()[::2], np.append(scheduler.sigmas.numpy()[::2], 0.0)
-    assert len(scheduler.timesteps) == few_step.nfe('heun', 6, ends_at_zero=True)
-    ours = _ours('heun', x_T, ts, sigmas)
-    np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=2e-4)
-
-
-def test_ddim_equals_diffusers_euler_scheduler():
-    """DDIM with eta = 0 is Euler's method in EDM's variables (x / alpha against sigma / alpha)."""
-    from diffusers import EulerDiscreteScheduler
-
-    scheduler = EulerDiscreteScheduler(**BETAS)
-    scheduler.set_timesteps(8)
-    x_T = np.asarray(jax.random.normal(jax.random.key(3), (2, 4, 4, 3)))
-    theirs = _diffusers_run(scheduler, x_T)
-    ours = _ours('ddim', x_T, scheduler.timesteps.numpy(), scheduler.sigmas.numpy())
-    np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=2e-4)
+    x_T = np.asarray(jax.random.normal(jax.random.key(steps), (2, 4, 4, 3)))
+    ts, sigmas = grid(scheduler)
+    assert len(scheduler.timesteps) == few_step.nfe(method, steps, ends_at_zero=True)
+    np.testing.assert_allclose(_ours(method, x_T, ts, sigmas), _diffusers_run(scheduler, x_T), rtol=2e-4, atol=2e-4)
