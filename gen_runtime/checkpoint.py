@@ -41,8 +41,8 @@ class _AbandonedReadFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        context = record.getMessage() if 'never retrieved' in record.msg else ''
-        return not (context and _is_abandoned_read_report(exc, context))
+        message = record.getMessage()
+        return not ('never retrieved' in message and _is_abandoned_read_report(exc, message))
 
 
 def _quiet_abandoned_reads() -> None:
