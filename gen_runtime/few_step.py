@@ -1,4 +1,4 @@
-"""Few-step samplers of diffusion models: DDIM, DPM-Solver++ (2M) and EDM's Heun, one implementation for
+"""Few-step samplers of diffusion models: DDIM, DPM-Solver++ (2M, 3M) and EDM's Heun, one implementation for
 every family.
 
 They live in the shared runtime because they need nothing of a family but three things, which both the
@@ -62,34 +62,73 @@ def ddim(x0_fn: X0Fn, x: jax.Array, ts: jax.Array, alphas: jax.Array, sigmas: ja
     return jax.lax.fori_loop(0, steps, body, x)
 
 
+def dpm_solver_pp_step(x: jax.Array, m: tuple[jax.Array, jax.Array, jax.Array],
+                       lambdas: tuple[jax.Array, jax.Array, jax.Array, jax.Array], alpha_next: jax.Array,
+                       sigma_next: jax.Array, sigma_now: jax.Array, order: jax.Array | int) -> jax.Array:
+    """One step of DPM-Solver++ (Lu et al. 2022, Algorithm 2 and its third-order multistep extension) in data
+    prediction, from lambda_0 = log(alpha / sigma) now to lambda_next.
+
+    m = (m_0, m_1, m_2) are the data predictions now and at the two steps before (at lambda_1, lambda_2);
+    with h = lambda_next - lambda_0, r_0 = (lambda_0 - lambda_1) / h, r_1 = (lambda_1 - lambda_2) / h:
+      x_next = (sigma_next / sigma_now) x - alpha_next (e^{-h} - 1) m_0 + [order 2] or [order 3],
+      order 2 (2M): - alpha_next (e^{-h} - 1) D_1 / 2, D_1 = (m_0 - m_1) / r_0;
+      order 3 (3M): + alpha_next ((e^{-h} - 1) / h + 1) D_1 + alpha_next (1 - 2 (e^{-h} - 1 + h) / h^2) D_2 with
+        D_1' = (m_0 - m_1) / r_0, D_1'' = (m_1 - m_2) / r_1, D_1 = D_1' + r_0 / (r_0 + r_1) (D_1' - D_1''),
+        D_2 = (D_1' - D_1'') / (r_0 + r_1).
+    These are the terms of x_next = (sigma_next / sigma_now) x + alpha_next int_0^h e^{u - h} m(lambda_0 + u) du
+    (Lu et al. 2022, eq. 9) with m expanded to second order: D_1 estimates h m' and D_2 estimates h^2 m'' / 2,
+    whose exact weight is int_0^h u^2 e^{u - h} du / h^2 = 1 - 2 (e^{-h} - 1 + h) / h^2. (DPM-Solver's and
+    diffusers' multistep third-order update weight D_2 by 1/2 - (e^{-h} - 1 + h) / h^2, half of that, which
+    leaves their step's local error at O(h^3); tests/runtime/test_few_step.py measures both.) The local
+    error of this step is O(h^(order + 1)). Predictions a lower order does not use may be anything finite.
+    """
+    m0, m1, m2 = m
+    lam_next, lam0, lam1, lam2 = lambdas
+    h = lam_next - lam0
+    r0, r1 = (lam0 - lam1) / h, (lam1 - lam2) / h
+    e = jnp.expm1(-h)
+    first = -alpha_next * e * m0
+    d1_0 = (m0 - m1) / r0
+    second = first - 0.5 * alpha_next * e * d1_0
+    d1_1 = (m1 - m2) / r1
+    third = (first + alpha_next * (e / h + 1.0) * (d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1))
+             + alpha_next * (1.0 - 2.0 * (e + h) / h**2) * (d1_0 - d1_1) / (r0 + r1))
+    update = jnp.where(order == 1, first, jnp.where(order == 2, second, third))
+    return (sigma_next / sigma_now) * x + update
+
+
 def dpm_solver_pp(x0_fn: X0Fn, x: jax.Array, ts: jax.Array, alphas: jax.Array, sigmas: jax.Array,
                   order: int = 2, lower_order_final: bool = True) -> jax.Array:
-    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): the multistep second-order solver in data prediction.
+    """DPM-Solver++(2M) or (3M): the multistep solver of the probability-flow ODE in data prediction, one
+    `dpm_solver_pp_step` per time step.
 
-    With lambda = log(alpha / sigma) and h_i = lambda_i - lambda_{i-1}: the first step is first order,
-    x_i = (sigma_i / sigma_{i-1}) x_{i-1} - alpha_i (e^{-h_i} - 1) D, with D = x0_{i-1}; later steps use
-    D = (1 + 1/(2 r)) x0_{i-1} - 1/(2 r) x0_{i-2}, r = h_{i-1} / h_i. With `lower_order_final` the last
-    step is first order too (diffusers' default below 15 steps; it keeps few-step runs stable). Order 1
-    is DPM-Solver++(1), the same map as DDIM with eta = 0. A final sigma of 0 (lambda = inf) returns x0_hat.
+    Step i runs at order min(order, i + 1), the history it has, so the global error of 3M is still
+    O(h^2) from its first step (as in Lu et al.'s multistep solvers; its later steps are third order).
+    With `lower_order_final` the last step is first order and the one before at most second (diffusers'
+    default below 15 steps; it keeps few-step runs stable). Order 1 is DPM-Solver++(1), the same map as DDIM
+    with eta = 0. A final sigma of 0 (lambda = inf) returns the data prediction.
     """
-    if order not in (1, 2):
-        raise ValueError(f'order={order} is not 1 or 2 (the multistep DPM-Solver++ of this library)')
+    if order not in (1, 2, 3):
+        raise ValueError(f'order={order} is not 1, 2 or 3 (DPM-Solver++(1), (2M) or (3M))')
     steps = ts.shape[0] - 1
+    if steps < order:
+        raise ValueError(f'{steps} steps are too few for the order-{order} multistep DPM-Solver++; use at least '
+                         f'{order} steps or a lower order')
     lambdas = jnp.log(alphas) - jnp.log(sigmas)
 
-    def body(i: jax.Array, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
-        x, previous = carry
-        x0 = x0_fn(x, _times(ts, i, x))
-        h = lambdas[i + 1] - lambdas[i]
-        h_previous = lambdas[i] - lambdas[jnp.maximum(i - 1, 0)]
-        first_order = (order == 1) | (i == 0) | (lower_order_final & (i == steps - 1)) | ~jnp.isfinite(h)
-        r = h_previous / h
-        d = jnp.where(first_order, x0, (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * previous)
-        a_s, s_s, s_t = _at(alphas, i + 1, x), _at(sigmas, i + 1, x), _at(sigmas, i, x)
-        x = jnp.where(jnp.isfinite(h), (s_s / s_t) * x - a_s * jnp.expm1(-h) * d, d)
-        return x, x0
+    def body(i: jax.Array, carry: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[jax.Array, ...]:
+        x, m1, m2 = carry
+        m0 = x0_fn(x, _times(ts, i, x))
+        k = jnp.minimum(order, i + 1)
+        k = jnp.where(lower_order_final & (i == steps - 1), 1, k)
+        k = jnp.where(lower_order_final & (i == steps - 2), jnp.minimum(k, 2), k)
+        lam = (lambdas[i + 1], lambdas[i], lambdas[jnp.maximum(i - 1, 0)], lambdas[jnp.maximum(i - 2, 0)])
+        step = dpm_solver_pp_step(x, (m0, m1, m2), lam, _at(alphas, i + 1, x), _at(sigmas, i + 1, x),
+                                  _at(sigmas, i, x), k)
+        return jnp.where(jnp.isfinite(lam[0] - lam[1]), step, m0), m0, m1
 
-    return jax.lax.fori_loop(0, steps, body, (x, jnp.zeros_like(x)))[0]
+    zeros = jnp.zeros_like(x)
+    return jax.lax.fori_loop(0, steps, body, (x, zeros, zeros))[0]
 
 
 def heun(x0_fn: X0Fn, x: jax.Array, ts: jax.Array, alphas: jax.Array, sigmas: jax.Array) -> jax.Array:

@@ -31,13 +31,32 @@ PyTree = Any
 
 # ldm's own DDIM (CompVis's, x_0 clipping and all) and DDPM, and two of the shared few-step solvers.
 SHARED_SOLVERS = ('dpm_solver_pp', 'heun')
+FEW_STEP_SPACINGS = ('uniform', 'logsnr', 'karras')
 METHODS = ('ddim', 'ddpm', *SHARED_SOLVERS)
 
 
-def few_step_timesteps(num_steps: int, num_timesteps: int) -> np.ndarray:
-    """The descending integer timesteps of the few-step solvers: diffusers' 'linspace' spacing,
-    round(linspace(T - 1, 0, num_steps + 1)) without its last entry (that step ends at x_0)."""
-    return np.round(np.linspace(num_timesteps - 1, 0, num_steps + 1)).astype(np.int32)[:-1]
+def few_step_timesteps(spacing: str, num_steps: int, alphas_cumprod: np.ndarray, rho: float = 7.0) -> np.ndarray:
+    """The num_steps descending integer timesteps the shared few-step solvers evaluate the model at (the last
+    step then goes to x_0), as diffusers places them: 'uniform' is its 'linspace' spacing, round(linspace(T - 1,
+    0, num_steps + 1)) without its last entry; 'logsnr' (its use_lu_lambdas) and 'karras' (use_karras_sigmas)
+    put num_steps points from T - 1 to 0 by gen_runtime.few_step.spaced_times, with alpha-bar interpolated
+    between timesteps, rounded to timesteps. The solver then uses the kernel at those timesteps, the one the
+    model was trained at (diffusers keeps the unrounded sigmas). Raises ValueError where rounding merges two."""
+    num_timesteps = len(alphas_cumprod)
+    if spacing == 'uniform':
+        return np.round(np.linspace(num_timesteps - 1, 0, num_steps + 1)).astype(np.int32)[:-1]
+    grid = np.arange(num_timesteps, dtype=np.float64)
+
+    def alpha_sigma(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        abar = np.interp(t, grid, np.asarray(alphas_cumprod, np.float64))
+        return np.sqrt(abar), np.sqrt(1.0 - abar)
+
+    ts = few_step.spaced_times(spacing, num_steps - 1, num_timesteps - 1, 0.0, alpha_sigma, rho)
+    ts = np.round(ts).astype(np.int32)
+    if np.any(np.diff(ts) >= 0):
+        raise ValueError(f'{num_steps} steps with {spacing!r} spacing put two steps on one of the {num_timesteps} '
+                         "timesteps; use fewer steps or 'uniform'")
+    return ts
 
 
 def check_sampling(config: ml_collections.ConfigDict) -> None:
@@ -45,9 +64,8 @@ def check_sampling(config: ml_collections.ConfigDict) -> None:
     sampling = config.sampling
     if sampling.method not in METHODS:
         raise ConfigError(f'sampling.method={sampling.method!r} is not one of {", ".join(METHODS)}')
-    if sampling.method in SHARED_SOLVERS and not 2 <= sampling.num_steps <= config.diffusion.num_timesteps:
-        raise ConfigError(f'sampling.num_steps={sampling.num_steps} must be in 2..diffusion.num_timesteps for '
-                          f'sampling.method={sampling.method!r}')
+    if sampling.method in SHARED_SOLVERS:
+        _check_few_step(config)
     if sampling.guidance_scale != 1.0 and config.diffusion.label_dropout <= 0:
         raise ConfigError('sampling.guidance_scale != 1 needs a model trained for classifier-free guidance '
                           '(diffusion.label_dropout > 0)')
@@ -59,6 +77,24 @@ def check_sampling(config: ml_collections.ConfigDict) -> None:
     if sampling.method == 'ddim':
         with config_terms('sampling', sampling):
             ddim_timesteps(sampling.spacing, sampling.num_steps, config.diffusion.num_timesteps)
+
+
+def _check_few_step(config: ml_collections.ConfigDict) -> None:
+    sampling = config.sampling
+    if not 2 <= sampling.num_steps <= config.diffusion.num_timesteps:
+        raise ConfigError(f'sampling.num_steps={sampling.num_steps} must be in 2..diffusion.num_timesteps for '
+                          f'sampling.method={sampling.method!r}')
+    if sampling.spacing not in FEW_STEP_SPACINGS:
+        raise ConfigError(f'sampling.spacing={sampling.spacing!r} is not one of {", ".join(FEW_STEP_SPACINGS)} '
+                          f'for sampling.method={sampling.method!r}')
+    if sampling.method == 'dpm_solver_pp' and not 1 <= sampling.order <= min(3, sampling.num_steps):
+        raise ConfigError(f'sampling.order={sampling.order} must be 1, 2 or 3 and at most sampling.num_steps='
+                          f'{sampling.num_steps} (DPM-Solver++(1), (2M), (3M))')
+    if sampling.rho <= 0:
+        raise ConfigError(f'sampling.rho={sampling.rho} must be positive')
+    with config_terms('sampling', {'spacing', 'num_steps'}):
+        few_step_timesteps(sampling.spacing, sampling.num_steps, schedule_from_config(config.diffusion).alphas_cumprod,
+                           sampling.rho)
 
 
 def sample_labels(config: ml_collections.ConfigDict, start: int, count: int) -> np.ndarray:
@@ -129,12 +165,11 @@ class Sampler:
             yield parallel.to_host(images)[:keep], labels[:keep]
 
 
-def few_step_sample(method: str, denoise: Callable, schedule: Schedule, x_T: jax.Array, num_steps: int,
-              clip: bool) -> jax.Array:
+def few_step_sample(method: str, denoise: Callable, schedule: Schedule, x_T: jax.Array, timesteps: np.ndarray,
+                    clip: bool, order: int = 2) -> jax.Array:
     """A shared few-step solver (gen_runtime.few_step) on the discrete schedule: kernel alpha_t = sqrt(abar_t),
-    sigma_t = sqrt(1 - abar_t) at the solver's timesteps, then (alpha, sigma) = (1, 0), i.e. x_0."""
-    ts = few_step_timesteps(num_steps, schedule.num_timesteps)
-    abar = jnp.asarray(schedule.alphas_cumprod)[ts]
+    sigma_t = sqrt(1 - abar_t) at `timesteps` (few_step_timesteps), then (alpha, sigma) = (1, 0), i.e. x_0."""
+    abar = jnp.asarray(schedule.alphas_cumprod)[timesteps]
     alphas = jnp.append(jnp.sqrt(abar), 1.0)
     sigmas = jnp.append(jnp.sqrt(1.0 - abar), 0.0)
 
@@ -142,9 +177,10 @@ def few_step_sample(method: str, denoise: Callable, schedule: Schedule, x_T: jax
         x0 = denoise(x, t.astype(jnp.int32))[0]
         return jnp.clip(x0, -1.0, 1.0) if clip else x0
 
-    times = jnp.asarray(np.append(ts, 0), jnp.int32)
-    solve = few_step.dpm_solver_pp if method == 'dpm_solver_pp' else few_step.heun
-    return solve(x0_fn, x_T, times, alphas, sigmas)
+    times = jnp.asarray(np.append(timesteps, 0), jnp.int32)
+    if method == 'dpm_solver_pp':
+        return few_step.dpm_solver_pp(x0_fn, x_T, times, alphas, sigmas, order=order)
+    return few_step.heun(x0_fn, x_T, times, alphas, sigmas)
 
 
 def _sample_fn(config: ml_collections.ConfigDict, shape: tuple[int, int, int], first_stage: Any, classifier: Any,
@@ -176,7 +212,8 @@ def _sample_fn(config: ml_collections.ConfigDict, shape: tuple[int, int, int], f
         if sampling.method == 'ddpm':
             x = ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding)
         elif sampling.method in SHARED_SOLVERS:
-            x = few_step_sample(sampling.method, denoise, schedule, x_T, sampling.num_steps, clip)
+            timesteps = few_step_timesteps(sampling.spacing, sampling.num_steps, schedule.alphas_cumprod, sampling.rho)
+            x = few_step_sample(sampling.method, denoise, schedule, x_T, timesteps, clip, sampling.order)
         else:
             steps = ddim_timesteps(sampling.spacing, sampling.num_steps, diffusion.num_timesteps)
             x = ddim_sample(denoise, schedule, x_T, step_rng, steps, sampling.eta, clip, sharding,

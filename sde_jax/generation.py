@@ -42,11 +42,11 @@ def few_step_times(exp: Experiment) -> np.ndarray:
     """The num_steps + 1 times (T down to sampling.eps) a few-step solver steps through."""
     sampling, sde = exp.config.sampling, exp.sde
     steps = num_sampling_steps(exp)
-    if sampling.method == 'dpm_solver_pp' and sampling.order == 2 and steps < 2:
-        raise ConfigError(f'sampling.num_steps={steps} is too few for the 2nd-order multistep DPM-Solver++; use '
-                          'at least 2 or sampling.order=1')
-    if sampling.method == 'dpm_solver_pp' and sampling.order not in (1, 2):
-        raise ConfigError(f'sampling.order={sampling.order} is not 1 or 2 (DPM-Solver++(1) or (2M))')
+    if sampling.method == 'dpm_solver_pp' and sampling.order not in (1, 2, 3):
+        raise ConfigError(f'sampling.order={sampling.order} is not 1, 2 or 3 (DPM-Solver++(1), (2M) or (3M))')
+    if sampling.method == 'dpm_solver_pp' and steps < sampling.order:
+        raise ConfigError(f'sampling.num_steps={steps} is too few for the order-{sampling.order} multistep '
+                          f'DPM-Solver++; use at least {sampling.order} or a lower sampling.order')
     if not 0 <= sampling.eta <= 1 or sampling.rho <= 0:
         raise ConfigError(f'sampling.eta={sampling.eta} must be in [0, 1] and sampling.rho={sampling.rho} positive')
     spacing = PAPER_SPACING[sampling.method] if sampling.spacing == 'auto' else sampling.spacing

@@ -149,17 +149,21 @@ def get_config() -> ml_collections.ConfigDict:
     # Sampling (--mode sample, and the samples of --mode eval).
     config.sampling = sampling = ml_collections.ConfigDict()
     # 'ddim', 'ddpm' (ancestral, all num_timesteps steps), or the shared few-step solvers of
-    # gen_runtime/few_step.py: 'dpm_solver_pp' (DPM-Solver++ 2M) or 'heun' (EDM's), which step through
-    # num_steps timesteps spaced as diffusers' 'linspace' (round(linspace(T - 1, 0, num_steps + 1)), the last
-    # step to x_0).
+    # gen_runtime/few_step.py: 'dpm_solver_pp' (DPM-Solver++ 2M or 3M) or 'heun' (EDM's), which step through
+    # num_steps integer timesteps (ldm_jax.generation.few_step_timesteps), the last step to x_0.
     sampling.method = 'ddim'
-    # DDIM (and the few-step solvers') steps; DDIM's spacing and eta (0: deterministic). Spacing:
+    # DDIM's and the few-step solvers' steps and spacing; DDIM's eta (0: deterministic). DDIM spacing:
     # 'uniform' (exactly num_steps steps, every (T // num_steps)-th), 'uniform_ldm' (latent diffusion's
     # make_ddim_timesteps: every (T // num_steps)-th index below T, so ceil(T / (T // num_steps)) steps:
-    # 30 -> 31, 64 -> 67) or 'quad' (latent diffusion's quadratic spacing).
+    # 30 -> 31, 64 -> 67) or 'quad' (latent diffusion's quadratic spacing). Few-step spacing: 'uniform'
+    # (diffusers' 'linspace', round(linspace(T - 1, 0, num_steps + 1))), 'logsnr' (uniform in log(alpha /
+    # sigma)) or 'karras' (uniform in sigma^(1/rho), sigma = sqrt((1 - abar) / abar)), rounded to timesteps.
     sampling.num_steps = 50
     sampling.spacing = 'uniform'
     sampling.eta = 0.0
+    # Karras' rho (spacing 'karras'); DPM-Solver++'s order (1, 2 or 3; at most num_steps).
+    sampling.rho = 7.0
+    sampling.order = 2
     # DDIM's last step ends at alpha-bar = 1 (diffusers' set_alpha_to_one) instead of alpha-bar_0 (latent
     # diffusion's, and diffusers' set_alpha_to_one=False).
     sampling.alpha_to_one = False

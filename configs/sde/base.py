@@ -79,7 +79,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.sampling = sampling = ml_collections.ConfigDict()
     # 'pc' (predictor-corrector), 'ode' (probability-flow ODE with an adaptive solver), or a few-step solver
-    # of that ODE (gen_runtime/few_step.py): 'ddim', 'dpm_solver_pp' (DPM-Solver++ 2M) or 'heun' (EDM's).
+    # of that ODE (gen_runtime/few_step.py): 'ddim', 'dpm_solver_pp' (DPM-Solver++ 2M or 3M) or 'heun' (EDM's).
     sampling.method = 'pc'
     # pc: 'euler_maruyama', 'reverse_diffusion', 'ancestral_sampling' or 'none'.
     sampling.predictor = 'euler_maruyama'
@@ -92,7 +92,7 @@ def get_config() -> ml_collections.ConfigDict:
     # Few-step solvers: their time spacing, 'uniform' (in t), 'logsnr' (uniform in log(alpha_t / sigma_t)),
     # 'karras' (uniform in sigma^(1/rho), sigma = sigma_t / alpha_t) or 'auto' (the method's paper's: DDIM
     # uniform, DPM-Solver++ logsnr, Heun karras); Karras' rho; DDIM's eta (0: deterministic);
-    # DPM-Solver++'s order (1 or 2).
+    # DPM-Solver++'s order (1, 2 or 3; at most num_steps).
     sampling.spacing = 'auto'
     sampling.rho = 7.0
     sampling.eta = 0.0

@@ -130,7 +130,8 @@ def test_few_step_solvers_on_the_ddpm_schedule_equal_diffusers(method):
     from ldm_jax.generation import few_step_sample, few_step_timesteps
 
     steps, betas = 8, {'beta_start': 1e-4, 'beta_end': 0.02, 'beta_schedule': 'linear', 'num_train_timesteps': 1000}
-    ts = few_step_timesteps(steps, 1000)
+    s = Schedule.from_betas(beta_schedule('linear', 1000, 1e-4, 0.02))
+    ts = few_step_timesteps('uniform', steps, np.asarray(s.alphas_cumprod))
     if method == 'dpm_solver_pp':
         sched = DPMSolverMultistepScheduler(**betas, algorithm_type='dpmsolver++', solver_order=2)
         sched.set_timesteps(steps)
@@ -138,7 +139,6 @@ def test_few_step_solvers_on_the_ddpm_schedule_equal_diffusers(method):
     else:  # Heun's own timesteps are fractional; given ours, it runs the same solver
         sched = HeunDiscreteScheduler(**betas)
         sched.set_timesteps(timesteps=[int(t) for t in ts])
-    s = Schedule.from_betas(beta_schedule('linear', 1000, 1e-4, 0.02))
     x_T = np.asarray(jax.random.normal(jax.random.key(5), SHAPE))
 
     sample = torch.tensor(x_T) * sched.init_noise_sigma
@@ -151,5 +151,34 @@ def test_few_step_solvers_on_the_ddpm_schedule_equal_diffusers(method):
         out = 0.8 * jnp.tanh(x) * jnp.cos(t[:, None, None, None] / 40.0) + 0.05
         return diffusion.split_prediction('eps', s, x, t, out)
 
-    ours = jax.jit(lambda x: few_step_sample(method, denoise, s, x, steps, clip=False))(jnp.asarray(x_T))
+    ours = jax.jit(lambda x: few_step_sample(method, denoise, s, x, ts, clip=False))(jnp.asarray(x_T))
     np.testing.assert_allclose(np.asarray(ours), sample.numpy(), rtol=3e-4, atol=3e-4)
+
+
+# ours -> (diffusers' flag, ldm's beta schedule name, diffusers' name and betas)
+SPACING_FLAGS = {'karras': 'use_karras_sigmas', 'logsnr': 'use_lu_lambdas'}
+BETA_SCHEDULES = {'linear': ('linear', 1e-4, 0.02), 'sqrt_linear': ('scaled_linear', 0.00085, 0.012)}
+
+
+@pytest.mark.parametrize('spacing', sorted(SPACING_FLAGS))
+@pytest.mark.parametrize('schedule_name', sorted(BETA_SCHEDULES))
+def test_few_step_spacings_are_diffusers_timesteps(spacing, schedule_name):
+    """Karras and log-SNR timesteps equal DPMSolverMultistepScheduler's (use_karras_sigmas, use_lu_lambdas)
+    at 5, 10, 20 and 50 steps; where rounding puts two steps on one timestep (diffusers then repeats it; at 50
+    steps in three of these four cases) ours refuses."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    from ldm_jax.generation import few_step_timesteps
+
+    name, start, end = BETA_SCHEDULES[schedule_name]
+    abar = np.asarray(Schedule.from_betas(beta_schedule(schedule_name, 1000, start, end)).alphas_cumprod)
+    for steps in (5, 10, 20, 50):
+        sched = DPMSolverMultistepScheduler(beta_start=start, beta_end=end, beta_schedule=name,
+                                            num_train_timesteps=1000, **{SPACING_FLAGS[spacing]: True})
+        sched.set_timesteps(steps)
+        theirs = sched.timesteps.numpy()
+        if len(np.unique(theirs)) == steps:
+            np.testing.assert_array_equal(few_step_timesteps(spacing, steps, abar), theirs)
+        else:
+            with pytest.raises(ValueError, match='put two steps on one'):
+                few_step_timesteps(spacing, steps, abar)
