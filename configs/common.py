@@ -121,4 +121,8 @@ def get_config() -> ml_collections.ConfigDict:
     runtime.tensorboard = True
     # Show a progress bar on long work (process 0 only).
     runtime.progress_bar = True
+    # Computation dtype of the networks: 'float32', or 'bfloat16' for mixed precision (convolutions, dense
+    # layers and attention in bf16; parameters, optimiser state, EMA, normalisation statistics, losses and
+    # the sampler state in float32; gen_runtime/precision.py).
+    runtime.compute_dtype = 'float32'
     return config

@@ -24,6 +24,7 @@ import ml_collections
 from gen_runtime.config import bind_workdir, make_workdir
 from gen_runtime.errors import ConfigError
 from gen_runtime.parallel import init_distributed
+from gen_runtime.precision import compute_dtype
 from gen_runtime.workdir_lock import hold_workdir
 
 FAMILIES = ('sde_jax', 'ldm_jax', 'zsl_jax')
@@ -80,6 +81,7 @@ def run_mode(config: ml_collections.ConfigDict, workdir: str, name: str) -> None
         raise ConfigError(f'unknown --mode {name!r} for family {config.family}; choose one of {", ".join(modes)}')
     mode = modes[name]
     init_distributed(config.runtime)
+    compute_dtype(config.runtime.compute_dtype)
     mode.check(config)
     make_workdir(workdir)
     chief = jax.process_index() == 0

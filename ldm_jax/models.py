@@ -3,6 +3,7 @@
 import ml_collections
 
 from gen_runtime.errors import ConfigError
+from gen_runtime.precision import compute_dtype
 from ldm_jax.nn.autoencoder import VQModel
 from ldm_jax.nn.discriminator import PatchDiscriminator
 from ldm_jax.nn.unet import EncoderUNet, UNet
@@ -31,7 +32,7 @@ def unet_from_config(config: ml_collections.ConfigDict, out_channels: int) -> UN
     rows = m.num_classes + (1 if config.diffusion.label_dropout > 0 else 0)
     return UNet(**{k: tuple(m[k]) if isinstance(m[k], (list, tuple)) else m[k] for k in _TRUNK_FIELDS},
                 norm_eps=m.norm_eps, flip_sin_to_cos=m.flip_sin_to_cos, freq_shift=m.freq_shift,
-                out_channels=out_channels, num_classes=rows)
+                out_channels=out_channels, num_classes=rows, dtype=compute_dtype(config.runtime.compute_dtype))
 
 
 def classifier_from_config(config: ml_collections.ConfigDict) -> EncoderUNet:
@@ -42,7 +43,7 @@ def classifier_from_config(config: ml_collections.ConfigDict) -> EncoderUNet:
     _check_groups([c.model_channels * k for k in c.channel_mult], c.norm_groups, 'classifier widths',
                   'classifier.norm_groups')
     return EncoderUNet(**{k: tuple(c[k]) if isinstance(c[k], (list, tuple)) else c[k] for k in _TRUNK_FIELDS},
-                       num_classes=c.num_classes)
+                       num_classes=c.num_classes, dtype=compute_dtype(config.runtime.compute_dtype))
 
 
 def autoencoder_from_config(config: ml_collections.ConfigDict) -> VQModel:

@@ -25,6 +25,7 @@ import numpy as np
 from gen_runtime.data import ArrayDataset, TrainBatches
 from gen_runtime.errors import ConfigError
 from gen_runtime.optim import make_optimizer
+from gen_runtime.precision import compute_dtype
 from gen_runtime.train_state import TrainState
 from gen_runtime.trainer import TrainTask
 from zsl_jax import divergences, losses
@@ -214,7 +215,8 @@ def initialiser(config: ml_collections.ConfigDict, problem: ZslProblem) -> Calla
 def make_task(config: ml_collections.ConfigDict, problem: ZslProblem) -> TrainTask:
     """The TrainTask of config.model.variant on `problem` (without evaluation; see protocol.py)."""
     check_config(config)
-    generator, discriminator = make_models(config.model, problem.feature_dim, problem.num_seen)
+    generator, discriminator = make_models(config.model, problem.feature_dim, problem.num_seen,
+                                           compute_dtype(config.runtime.compute_dtype))
     dataset = ArrayDataset({'feature': problem.train_features, 'label': problem.train_labels.astype(np.int32)})
     batches = TrainBatches(dataset, config.training.batch_size * draws_per_step(config), config.seed)
     return TrainTask(make_init_state(config, problem, generator, discriminator),

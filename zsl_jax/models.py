@@ -6,6 +6,8 @@ features. D(x): one shared ReLU layer with two heads, the WGAN critic and a clas
 seen classes. Linear layers start from Xavier-normal weights and zero biases, as in the originals.
 """
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -15,8 +17,9 @@ import ml_collections
 XAVIER_NORMAL = nn.initializers.variance_scaling(1.0, 'fan_avg', 'normal')
 
 
-def dense(features: int, name: str) -> nn.Dense:
-    return nn.Dense(features, kernel_init=XAVIER_NORMAL, bias_init=nn.initializers.zeros, name=name)
+def dense(features: int, name: str, dtype: Any) -> nn.Dense:
+    """A linear layer computed in `dtype` (float32 parameters)."""
+    return nn.Dense(features, kernel_init=XAVIER_NORMAL, bias_init=nn.initializers.zeros, dtype=dtype, name=name)
 
 
 class Generator(nn.Module):
@@ -25,13 +28,14 @@ class Generator(nn.Module):
     feature_dim: int
     hidden_dim: int
     text_reduction_dim: int  # 0: the attribute variant, text enters without a reduction layer
+    dtype: Any = jnp.float32  # computation dtype; the output is float32
 
     @nn.compact
     def __call__(self, z: jax.Array, text: jax.Array) -> jax.Array:
         if self.text_reduction_dim:
-            text = dense(self.text_reduction_dim, 'text_reduction')(text)
-        h = dense(self.hidden_dim, 'hidden')(jnp.concatenate([z, text], axis=-1))
-        return jnp.tanh(dense(self.feature_dim, 'out')(nn.leaky_relu(h, 0.01)))
+            text = dense(self.text_reduction_dim, 'text_reduction', self.dtype)(text)
+        h = dense(self.hidden_dim, 'hidden', self.dtype)(jnp.concatenate([z.astype(text.dtype), text], axis=-1))
+        return jnp.tanh(dense(self.feature_dim, 'out', self.dtype)(nn.leaky_relu(h, 0.01))).astype(jnp.float32)
 
 
 class Discriminator(nn.Module):
@@ -39,17 +43,20 @@ class Discriminator(nn.Module):
 
     hidden_dim: int
     num_classes: int
+    dtype: Any = jnp.float32  # computation dtype; the outputs are float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        h = nn.relu(dense(self.hidden_dim, 'shared')(x))
-        return dense(1, 'critic')(h)[:, 0], dense(self.num_classes, 'classifier')(h)
+        h = nn.relu(dense(self.hidden_dim, 'shared', self.dtype)(x))
+        critic, logits = dense(1, 'critic', self.dtype)(h)[:, 0], dense(self.num_classes, 'classifier', self.dtype)(h)
+        return critic.astype(jnp.float32), logits.astype(jnp.float32)
 
 
-def make_models(model: ml_collections.ConfigDict, feature_dim: int, num_seen: int) -> tuple[Generator, Discriminator]:
-    """The generator and discriminator `config.model` describes, for a problem's sizes."""
-    return (Generator(feature_dim, model.hidden_dim, model.text_reduction_dim),
-            Discriminator(model.hidden_dim, num_seen))
+def make_models(model: ml_collections.ConfigDict, feature_dim: int, num_seen: int,
+                dtype: Any = jnp.float32) -> tuple[Generator, Discriminator]:
+    """The generator and discriminator `config.model` describes, for a problem's sizes, computing in `dtype`."""
+    return (Generator(feature_dim, model.hidden_dim, model.text_reduction_dim, dtype),
+            Discriminator(model.hidden_dim, num_seen, dtype))
 
 
 def count_params(params: dict) -> int:

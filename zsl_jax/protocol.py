@@ -25,6 +25,7 @@ import numpy as np
 from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.metric_writer import METRICS_FILE
 from gen_runtime.outputs import write_json
+from gen_runtime.precision import compute_dtype
 from gen_runtime.rng import stream
 from gen_runtime.trainer import TrainTask, load_trained_state, train
 from zsl_jax import gan
@@ -85,7 +86,8 @@ def eval_key(seed: int, step: int) -> jax.Array:
 
 
 def make_evaluator(config: ml_collections.ConfigDict, problem: ZslProblem) -> Evaluator:
-    generator, _ = make_models(config.model, problem.feature_dim, problem.num_seen)
+    generator, _ = make_models(config.model, problem.feature_dim, problem.num_seen,
+                               compute_dtype(config.runtime.compute_dtype))
     return Evaluator(generator, problem, config.eval, config.model.noise_dim)
 
 

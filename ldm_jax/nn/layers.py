@@ -9,6 +9,8 @@ stay short.
 """
 
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -17,23 +19,24 @@ import jax.numpy as jnp
 torch_default_init = nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in', 'uniform')
 
 
-def group_norm(eps: float, name: str, groups: int = 32) -> nn.GroupNorm:
+def group_norm(eps: float, name: str, groups: int = 32, dtype: Any = jnp.float32) -> nn.GroupNorm:
     """GroupNorm with `groups` groups (32 in the originals) and the exact (two-pass) variance, as torch
-    computes it."""
-    return nn.GroupNorm(num_groups=groups, epsilon=eps, use_fast_variance=False, name=name)
+    computes it; its statistics are float32 whatever `dtype` (the output's) is."""
+    return nn.GroupNorm(num_groups=groups, epsilon=eps, use_fast_variance=False, dtype=dtype, name=name)
 
 
 def conv(features: int, kernel: int, name: str, stride: int = 1, padding: tuple | str = 'SAME',
-         zero_init: bool = False) -> nn.Conv:
-    """A 2-D convolution; `zero_init` zeroes it, as openaimodel's `zero_module` does."""
+         zero_init: bool = False, dtype: Any = jnp.float32) -> nn.Conv:
+    """A 2-D convolution computed in `dtype` (float32 parameters); `zero_init` zeroes it, as openaimodel's
+    `zero_module` does."""
     init = nn.initializers.zeros if zero_init else torch_default_init
     return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=padding, kernel_init=init,
-                   name=name)
+                   dtype=dtype, name=name)
 
 
-def dense(features: int, name: str, zero_init: bool = False) -> nn.Dense:
+def dense(features: int, name: str, zero_init: bool = False, dtype: Any = jnp.float32) -> nn.Dense:
     init = nn.initializers.zeros if zero_init else torch_default_init
-    return nn.Dense(features, kernel_init=init, name=name)
+    return nn.Dense(features, kernel_init=init, dtype=dtype, name=name)
 
 
 class ResBlock(nn.Module):
@@ -50,14 +53,16 @@ class ResBlock(nn.Module):
     scale_shift_norm: bool = False
     zero_init_last: bool = True
     norm_groups: int = 32
+    dtype: Any = jnp.float32  # computation dtype (parameters stay float32)
 
     @nn.compact
     def __call__(self, x: jax.Array, emb: jax.Array | None = None, train: bool = False) -> jax.Array:
-        h = conv(self.out_channels, 3, 'conv1')(nn.silu(group_norm(self.norm_eps, 'norm1', self.norm_groups)(x)))
-        h2 = group_norm(self.norm_eps, 'norm2', self.norm_groups)
+        norm1 = group_norm(self.norm_eps, 'norm1', self.norm_groups, self.dtype)
+        h = conv(self.out_channels, 3, 'conv1', dtype=self.dtype)(nn.silu(norm1(x)))
+        h2 = group_norm(self.norm_eps, 'norm2', self.norm_groups, self.dtype)
         if emb is not None:
             width = 2 * self.out_channels if self.scale_shift_norm else self.out_channels
-            e = dense(width, 'time_emb_proj')(nn.silu(emb))[:, None, None, :]
+            e = dense(width, 'time_emb_proj', dtype=self.dtype)(nn.silu(emb))[:, None, None, :]
             if self.scale_shift_norm:
                 scale, shift = jnp.split(e, 2, axis=-1)
                 h = h2(h) * (1.0 + scale) + shift
@@ -66,9 +71,9 @@ class ResBlock(nn.Module):
         else:
             h = h2(h)
         h = nn.Dropout(self.dropout, deterministic=not train)(nn.silu(h))
-        h = conv(self.out_channels, 3, 'conv2', zero_init=self.zero_init_last)(h)
+        h = conv(self.out_channels, 3, 'conv2', zero_init=self.zero_init_last, dtype=self.dtype)(h)
         if x.shape[-1] != self.out_channels:
-            x = conv(self.out_channels, 1, 'conv_shortcut')(x)
+            x = conv(self.out_channels, 1, 'conv_shortcut', dtype=self.dtype)(x)
         return x + h
 
 
@@ -82,17 +87,19 @@ class AttentionBlock(nn.Module):
     norm_eps: float = 1e-5
     zero_init_last: bool = True
     norm_groups: int = 32
+    dtype: Any = jnp.float32  # computation dtype; the softmax is float32 (jax.nn.dot_product_attention's)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         b, height, width, c = x.shape
         if c % self.num_heads:
             raise ValueError(f'{c} channels do not split into {self.num_heads} attention heads')
-        h = group_norm(self.norm_eps, 'norm', self.norm_groups)(x).reshape(b, height * width, c)
-        qkv = dense(3 * c, 'qkv')(h).reshape(b, height * width, 3, self.num_heads, c // self.num_heads)
+        h = group_norm(self.norm_eps, 'norm', self.norm_groups, self.dtype)(x).reshape(b, height * width, c)
+        qkv = dense(3 * c, 'qkv', dtype=self.dtype)(h).reshape(b, height * width, 3, self.num_heads,
+                                                                c // self.num_heads)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         out = jax.nn.dot_product_attention(q, k, v).reshape(b, height * width, c)
-        out = dense(c, 'proj_out', zero_init=self.zero_init_last)(out)
+        out = dense(c, 'proj_out', zero_init=self.zero_init_last, dtype=self.dtype)(out)
         return x + out.reshape(b, height, width, c)
 
 
@@ -115,18 +122,20 @@ class Downsample(nn.Module):
 
     channels: int
     asymmetric: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         padding = ((0, 1), (0, 1)) if self.asymmetric else ((1, 1), (1, 1))
-        return conv(self.channels, 3, 'conv', stride=2, padding=padding)(x)
+        return conv(self.channels, 3, 'conv', stride=2, padding=padding, dtype=self.dtype)(x)
 
 
 class Upsample(nn.Module):
     """Nearest-neighbour 2x upsampling, then a 3x3 convolution."""
 
     channels: int
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        return conv(self.channels, 3, 'conv')(upsample_nearest(x))
+        return conv(self.channels, 3, 'conv', dtype=self.dtype)(upsample_nearest(x))

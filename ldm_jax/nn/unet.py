@@ -9,6 +9,7 @@ where each layer sits (`down_{level}_res_{i}`, `mid_attn`, `up_{level}_upsample`
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -42,23 +43,26 @@ class _UNetTrunk(nn.Module):
     norm_groups: int = 32
     flip_sin_to_cos: bool = True
     freq_shift: float = 0.0
+    # Computation dtype of convolutions, dense layers and attention (bfloat16: mixed precision; parameters,
+    # the sinusoidal time features, GroupNorm statistics and the output stay float32).
+    dtype: Any = jnp.float32
 
     def _res(self, channels: int, name: str) -> ResBlock:
         return ResBlock(channels, self.dropout, self.norm_eps, self.scale_shift_norm, norm_groups=self.norm_groups,
-                        name=name)
+                        dtype=self.dtype, name=name)
 
     def _attn(self, channels: int, name: str) -> AttentionBlock:
         heads = num_attention_heads(channels, self.num_heads, self.num_head_channels)
-        return AttentionBlock(heads, self.norm_eps, norm_groups=self.norm_groups, name=name)
+        return AttentionBlock(heads, self.norm_eps, norm_groups=self.norm_groups, dtype=self.dtype, name=name)
 
     def _time_embedding(self, t: jax.Array) -> jax.Array:
         emb = timestep_embedding(t, self.model_channels, self.flip_sin_to_cos, self.freq_shift)
-        emb = dense(4 * self.model_channels, 'time_embed_0')(emb)
-        return dense(4 * self.model_channels, 'time_embed_1')(nn.silu(emb))
+        emb = dense(4 * self.model_channels, 'time_embed_0', dtype=self.dtype)(emb)
+        return dense(4 * self.model_channels, 'time_embed_1', dtype=self.dtype)(nn.silu(emb))
 
     def _encode(self, x: jax.Array, emb: jax.Array, train: bool) -> tuple[jax.Array, list[jax.Array]]:
         """conv_in, the downsampling levels and the middle block; returns (h, skip activations)."""
-        h = conv(self.model_channels, 3, 'conv_in')(x)
+        h = conv(self.model_channels, 3, 'conv_in', dtype=self.dtype)(x)
         skips = [h]
         factor = 1
         for level, mult in enumerate(self.channel_mult):
@@ -68,7 +72,7 @@ class _UNetTrunk(nn.Module):
                     h = self._attn(mult * self.model_channels, f'down_{level}_attn_{i}')(h)
                 skips.append(h)
             if level != len(self.channel_mult) - 1:
-                h = Downsample(h.shape[-1], name=f'down_{level}_downsample')(h)
+                h = Downsample(h.shape[-1], dtype=self.dtype, name=f'down_{level}_downsample')(h)
                 skips.append(h)
                 factor *= 2
         h = self._res(h.shape[-1], 'mid_res_0')(h, emb, train)
@@ -96,7 +100,7 @@ class UNet(_UNetTrunk):
             if y is None:
                 raise ValueError('this UNet is class-conditional: pass labels y')
             emb = emb + nn.Embed(self.num_classes, emb.shape[-1], embedding_init=nn.initializers.normal(1.0),
-                                 name='label_emb')(y)
+                                 dtype=self.dtype, name='label_emb')(y)
         h, skips = self._encode(x, emb, train)
         factor = 2 ** (len(self.channel_mult) - 1)
         for level in reversed(range(len(self.channel_mult))):
@@ -107,10 +111,10 @@ class UNet(_UNetTrunk):
                 if factor in self.attention_resolutions:
                     h = self._attn(channels, f'up_{level}_attn_{i}')(h)
             if level:
-                h = Upsample(channels, name=f'up_{level}_upsample')(h)
+                h = Upsample(channels, dtype=self.dtype, name=f'up_{level}_upsample')(h)
                 factor //= 2
-        h = nn.silu(group_norm(self.norm_eps, 'out_norm', self.norm_groups)(h))
-        return conv(self.out_channels, 3, 'conv_out', zero_init=True)(h)
+        h = nn.silu(group_norm(self.norm_eps, 'out_norm', self.norm_groups, self.dtype)(h))
+        return conv(self.out_channels, 3, 'conv_out', zero_init=True, dtype=self.dtype)(h).astype(jnp.float32)
 
 
 class EncoderUNet(_UNetTrunk):
@@ -125,5 +129,5 @@ class EncoderUNet(_UNetTrunk):
     def __call__(self, x: jax.Array, t: jax.Array, train: bool = False) -> jax.Array:
         self._check_input(x)
         h, _ = self._encode(x, self._time_embedding(t), train)
-        h = nn.silu(group_norm(self.norm_eps, 'out_norm', self.norm_groups)(h)).mean(axis=(1, 2))
-        return dense(self.num_classes, 'out', zero_init=True)(h)
+        h = nn.silu(group_norm(self.norm_eps, 'out_norm', self.norm_groups, self.dtype)(h)).mean(axis=(1, 2))
+        return dense(self.num_classes, 'out', zero_init=True, dtype=self.dtype)(h).astype(jnp.float32)

@@ -12,6 +12,7 @@ The network predicts the noise; the score is formed in sde_jax.conditioning.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -41,20 +42,23 @@ class NCSNpp(nn.Module):
     fourier_scale: float = 16.0
     init_scale: float = 0.0
     centered: bool = False  # inputs already in [-1, 1]; otherwise [0, 1] inputs are mapped there
+    # Computation dtype of convolutions, dense layers and attention (bfloat16: mixed precision; parameters,
+    # the noise-level features, GroupNorm statistics and the output stay float32).
+    dtype: Any = jnp.float32
 
     def _resblock(self, features: int, up: bool = False, down: bool = False) -> nn.Module:
         if self.resblock_type == 'ddpm':
-            return layers.ResnetBlockDDPM(features, self.dropout, self.skip_rescale, self.init_scale)
+            return layers.ResnetBlockDDPM(features, self.dropout, self.skip_rescale, self.init_scale, self.dtype)
         return layers.ResnetBlockBigGAN(features, up, down, self.dropout, self.fir, tuple(self.fir_kernel),
-                                        self.skip_rescale, self.init_scale)
+                                        self.skip_rescale, self.init_scale, self.dtype)
 
     def _embed(self, label: jax.Array) -> jax.Array:
         if self.embedding_type == 'fourier':
             temb = GaussianFourierProjection(self.nf, self.fourier_scale)(label)
         else:
             temb = timestep_embedding(label, self.nf, flip_sin_to_cos=False, freq_shift=1.0)  # DDPM's
-        temb = nn.Dense(4 * self.nf, kernel_init=layers.default_init())(temb)
-        return nn.Dense(4 * self.nf, kernel_init=layers.default_init())(nn.swish(temb))
+        temb = nn.Dense(4 * self.nf, kernel_init=layers.default_init(), dtype=self.dtype)(temb)
+        return nn.Dense(4 * self.nf, kernel_init=layers.default_init(), dtype=self.dtype)(nn.swish(temb))
 
     @nn.compact
     def __call__(self, x: jax.Array, label: jax.Array, train: bool = False) -> jax.Array:
@@ -67,10 +71,10 @@ class NCSNpp(nn.Module):
             x = 2.0 * x - 1.0
 
         def attn() -> layers.AttnBlock:
-            return layers.AttnBlock(self.skip_rescale, self.init_scale)
+            return layers.AttnBlock(self.skip_rescale, self.init_scale, self.dtype)
 
         pyramid_in = x if self.progressive_input != 'none' else None
-        hs = [conv3x3(self.nf)(x)]
+        hs = [conv3x3(self.nf, dtype=self.dtype)(x)]
         for level in range(num_levels):
             for _ in range(self.num_res_blocks):
                 h = self._resblock(self.nf * self.ch_mult[level])(hs[-1], temb, train)
@@ -81,14 +85,15 @@ class NCSNpp(nn.Module):
                 continue
             width = hs[-1].shape[-1]
             if self.resblock_type == 'ddpm':
-                h = layers.Downsample(width, self.resamp_with_conv, self.fir, fir_kernel)(hs[-1])
+                h = layers.Downsample(width, self.resamp_with_conv, self.fir, fir_kernel, self.dtype)(hs[-1])
             else:
                 h = self._resblock(width, down=True)(hs[-1], temb, train)
             if self.progressive_input == 'input_skip':
-                pyramid_in = layers.Downsample(pyramid_in.shape[-1], False, self.fir, fir_kernel)(pyramid_in)
-                h = layers.Combine(h.shape[-1], self.progressive_combine)(pyramid_in, h)
+                pyramid_in = layers.Downsample(pyramid_in.shape[-1], False, self.fir, fir_kernel,
+                                               self.dtype)(pyramid_in)
+                h = layers.Combine(h.shape[-1], self.progressive_combine, self.dtype)(pyramid_in, h)
             elif self.progressive_input == 'residual':
-                pyramid_in = layers.Downsample(h.shape[-1], True, self.fir, fir_kernel)(pyramid_in)
+                pyramid_in = layers.Downsample(h.shape[-1], True, self.fir, fir_kernel, self.dtype)(pyramid_in)
                 pyramid_in = h = skip_sum(pyramid_in, h, self.skip_rescale)
             hs.append(h)
 
@@ -109,13 +114,13 @@ class NCSNpp(nn.Module):
                 h, pyramid = self._output_pyramid(h, pyramid, channels, level == num_levels - 1)
             if level != 0:
                 if self.resblock_type == 'ddpm':
-                    h = layers.Upsample(h.shape[-1], self.resamp_with_conv, self.fir, fir_kernel)(h)
+                    h = layers.Upsample(h.shape[-1], self.resamp_with_conv, self.fir, fir_kernel, self.dtype)(h)
                 else:
                     h = self._resblock(h.shape[-1], up=True)(h, temb, train)
         if self.progressive == 'output_skip':
-            return pyramid
-        h = nn.swish(group_norm(h.shape[-1])(h))
-        return conv3x3(channels, self.init_scale)(h)
+            return pyramid.astype(jnp.float32)
+        h = nn.swish(group_norm(h.shape[-1], self.dtype)(h))
+        return conv3x3(channels, self.init_scale, dtype=self.dtype)(h).astype(jnp.float32)
 
     def _output_pyramid(self, h: jax.Array, pyramid: jax.Array | None, channels: int,
                         first: bool) -> tuple[jax.Array, jax.Array]:
@@ -123,13 +128,13 @@ class NCSNpp(nn.Module):
         or 'residual' (an upsampled feature branch merged into h)."""
         width = h.shape[-1]
         if self.progressive == 'output_skip':
-            out = conv3x3(channels, self.init_scale)(nn.swish(group_norm(width)(h)))
+            out = conv3x3(channels, self.init_scale, dtype=self.dtype)(nn.swish(group_norm(width, self.dtype)(h)))
             if first:
                 return h, out
-            return h, layers.Upsample(channels, False, self.fir, tuple(self.fir_kernel))(pyramid) + out
+            return h, layers.Upsample(channels, False, self.fir, tuple(self.fir_kernel), self.dtype)(pyramid) + out
         if first:
-            return h, conv3x3(width)(nn.swish(group_norm(width)(h)))
-        pyramid = layers.Upsample(width, True, self.fir, tuple(self.fir_kernel))(pyramid)
+            return h, conv3x3(width, dtype=self.dtype)(nn.swish(group_norm(width, self.dtype)(h)))
+        pyramid = layers.Upsample(width, True, self.fir, tuple(self.fir_kernel), self.dtype)(pyramid)
         h = skip_sum(pyramid, h, self.skip_rescale)
         return h, h
 

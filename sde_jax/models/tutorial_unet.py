@@ -13,6 +13,7 @@ the 8x8 digits of the quickstart.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -47,10 +48,12 @@ class UpConv3x3(nn.Module):
     """
 
     features: int
+    dtype: Any = jnp.float32  # computation dtype (the kernel is stored in float32)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         w = self.param('kernel', nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features))
+        w, x = w.astype(self.dtype), x.astype(self.dtype)
         phases = []
         for row in (0, 1):
             for col in (0, 1):
@@ -74,6 +77,9 @@ class TutorialUNet(nn.Module):
     embed_dim: int = 256
     fourier_scale: float = 30.0
     same_padding: bool = False
+    # Computation dtype of convolutions and dense layers (bfloat16: mixed precision; parameters, the Fourier
+    # features, GroupNorm statistics and the output stay float32).
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, label: jax.Array, train: bool = False) -> jax.Array:
@@ -83,34 +89,35 @@ class TutorialUNet(nn.Module):
                              f'{levels} levels and {x.shape[1:3]}; set model.same_padding=True')
         act = nn.swish
         embed = GaussianFourierProjection(self.embed_dim // 2, self.fourier_scale)(label)
-        embed = act(nn.Dense(self.embed_dim)(embed))
+        embed = act(nn.Dense(self.embed_dim, dtype=self.dtype)(embed))
 
         def time_bias(h: jax.Array) -> jax.Array:
-            return h + nn.Dense(h.shape[-1])(embed)[:, None, None, :]
+            return h + nn.Dense(h.shape[-1], dtype=self.dtype)(embed)[:, None, None, :]
 
         skips = []
         h = x
         for level, ch in enumerate(self.channels):
             stride = (1 if level == 0 else 2) if self.same_padding else TUTORIAL_STRIDES[level]
             h = nn.Conv(ch, (3, 3), strides=stride, padding='SAME' if self.same_padding else 'VALID',
-                        use_bias=False)(h)
-            h = act(nn.GroupNorm(_groups(level, ch, decoder=False))(time_bias(h)))
+                        use_bias=False, dtype=self.dtype)(h)
+            h = act(nn.GroupNorm(_groups(level, ch, decoder=False), dtype=self.dtype)(time_bias(h)))
             skips.append(h)
         skips.pop()
         for level in range(levels - 1, 0, -1):
             if level < levels - 1:
                 h = jnp.concatenate([h, skips.pop()], axis=-1)
             h = self._up(h, self.channels[level - 1], level)
-            h = act(nn.GroupNorm(_groups(level - 1, self.channels[level - 1], decoder=True))(time_bias(h)))
+            h = act(nn.GroupNorm(_groups(level - 1, self.channels[level - 1], decoder=True),
+                                 dtype=self.dtype)(time_bias(h)))
         h = jnp.concatenate([h, skips.pop()], axis=-1)
         # A stride-1 transposed convolution is a convolution with full padding (kernel flipped).
         padding = 'SAME' if self.same_padding else ((2, 2), (2, 2))
-        return nn.Conv(x.shape[-1], (3, 3), padding=padding)(h)
+        return nn.Conv(x.shape[-1], (3, 3), padding=padding, dtype=self.dtype)(h).astype(jnp.float32)
 
     def _up(self, h: jax.Array, features: int, level: int) -> jax.Array:
         """Transposed 3x3 convolution with stride 2 from `level` to `level - 1`: side n -> 2n + 1 plus
         the tutorial's output padding, or exactly 2n (PyTorch's padding=1, output_padding=1)."""
-        y = UpConv3x3(features)(h)
+        y = UpConv3x3(features, self.dtype)(h)
         n = h.shape[1]
         if self.same_padding:
             return y[:, 1:2 * n + 1, 1:2 * n + 1]

@@ -100,6 +100,8 @@ BAD_INPUTS = {
     'stray argument': (SDE, ['stray'], 'unexpected arguments stray'),
     'workdir is a file': (SDE, ['--workdir={tmp}/a_file'], 'is a file; pass a folder'),
     'workdir under a file': (SDE, ['--workdir={tmp}/a_file/run'], 'is under a file; pass a folder'),
+    'unknown compute dtype': (ZSL, ['--config.runtime.compute_dtype=float16'],
+                              "runtime.compute_dtype='float16' is not one of float32, bfloat16"),
     # training and optimiser settings, checked before any work
     'zero batch': (SDE, ['--config.training.batch_size=0'], 'training.batch_size=0 must be a positive'),
     'negative batch': (SDE, ['--config.training.batch_size=-4'], 'training.batch_size=-4 must be a positive'),
