@@ -27,16 +27,70 @@ SHAPE = (64, 64, 3)
 DDIM_STEPS = 50
 
 
-def torch_unet(config) -> UNet2DModel:
+def torch_unet(config, shape: tuple[int, int, int] = SHAPE) -> UNet2DModel:
     """diffusers' UNet2DModel with the small config's architecture (attention at downsampling factors 4 and 8)."""
     m = config.model
     widths = tuple(m.model_channels * k for k in m.channel_mult)
     attention = [2**level in m.attention_resolutions for level in range(len(widths))]
     down = tuple('AttnDownBlock2D' if a else 'DownBlock2D' for a in attention)
     up = tuple('AttnUpBlock2D' if a else 'UpBlock2D' for a in reversed(attention))
-    return UNet2DModel(sample_size=SHAPE[0], in_channels=3, out_channels=3, block_out_channels=widths,
+    return UNet2DModel(sample_size=shape[0], in_channels=3, out_channels=3, block_out_channels=widths,
                        layers_per_block=m.num_res_blocks, down_block_types=down, up_block_types=up,
                        attention_head_dim=m.num_head_channels, norm_eps=m.norm_eps)
+
+
+def training_step_pair(config, batch: int, shape: tuple[int, int, int] = SHAPE) -> tuple:
+    """(ours, theirs, parameter count, (our UNet, our state holder, the torch UNet)): one training step each
+    (forward, L_simple, backward, Adam, parameter EMA) of the same network with the same weights on the same
+    latents. Ours is the library's own update under jit; theirs is built and runs on torch's default device
+    (call this inside `with torch.device(...)` to choose it)."""
+    config.training.batch_size = batch
+    config.optim.learning_rate = 1e-4
+    config.optim.optimizer = 'adam'
+    config.optim.grad_clip = 0.0
+    config.optim.ema_warmup = False
+    torch.manual_seed(0)
+    baseline = torch_unet(config, shape)
+    ours = unet_from_config(config, 3)
+    shapes = convert.param_shapes(ours, jnp.zeros((1, *shape)), jnp.zeros((1,), jnp.int32))
+    params = convert.unet_from_diffusers({k: v.numpy() for k, v in baseline.state_dict().items()}, shapes)
+    count = sum(p.numel() for p in baseline.parameters())
+    assert count == sum(x.size for x in jax.tree.leaves(params))
+
+    latents = np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32)
+    task = diffusion_task(config, TrainBatches(ArrayDataset({'latent': latents}), batch, 0),
+                          DataSpace(shape, latent=True))
+    holder = {'state': task.init_state(jax.random.key(0)).replace(params=params, ema_params=params), 'step': 0}
+    batch_arrays = {'latent': jnp.asarray(latents)}
+    update = jax.jit(task.update)
+
+    def our_train_step():
+        holder['state'], metrics = update(holder['state'], batch_arrays, jax.random.key(holder['step']))
+        holder['step'] += 1
+        return metrics['loss']
+
+    device = torch.empty(0).device
+    baseline.to(device).train()
+    abar = torch.from_numpy(np.array(schedule_from_config(config.diffusion).alphas_cumprod)).to(device)
+    optimizer = torch.optim.Adam(baseline.parameters(), lr=1e-4)
+    ema = [p.detach().clone() for p in baseline.parameters()]
+    x0 = torch.from_numpy(latents).permute(0, 3, 1, 2).contiguous().to(device)
+
+    def torch_train_step():
+        t = torch.randint(0, 1000, (batch,), device=device)
+        noise = torch.randn_like(x0)
+        a = abar[t].view(-1, 1, 1, 1)
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        loss = torch.mean((baseline(x_t, t).sample.float() - noise) ** 2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():  # the EMA our TrainState keeps
+            torch._foreach_mul_(ema, config.optim.ema_rate)
+            torch._foreach_add_(ema, [p.detach() for p in baseline.parameters()], alpha=1 - config.optim.ema_rate)
+        return loss.item()
+
+    return our_train_step, torch_train_step, count, (ours, holder, baseline)
 
 
 def main() -> None:
@@ -46,56 +100,10 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=3)
     args = parser.parse_args()
     config = celebahq_ldm_small.get_config()
-    config.training.batch_size = args.batch
-    config.optim.learning_rate = 1e-4
-    config.optim.optimizer = 'adam'
-    config.optim.grad_clip = 0.0
-    config.optim.ema_warmup = False
-
-    torch.manual_seed(0)
-    baseline = torch_unet(config)
-    ours = unet_from_config(config, 3)
-    shapes = convert.param_shapes(ours, jnp.zeros((1, *SHAPE)), jnp.zeros((1,), jnp.int32))
-    params = convert.unet_from_diffusers({k: v.numpy() for k, v in baseline.state_dict().items()}, shapes)
-    count = sum(p.numel() for p in baseline.parameters())
-    assert count == sum(x.size for x in jax.tree.leaves(params)) == 5_072_643
-
-    # a training step: ours is the library's own update (L_simple, Adam, EMA) under jit
-    rng = np.random.default_rng(0)
-    latents = rng.standard_normal((args.batch, *SHAPE)).astype(np.float32)
-    task = diffusion_task(config, TrainBatches(ArrayDataset({'latent': latents}), args.batch, 0),
-                          DataSpace(SHAPE, latent=True))
-    state = task.init_state(jax.random.key(0)).replace(params=params, ema_params=params)
-    batch = {'latent': jnp.asarray(latents)}
-    update = jax.jit(task.update)
-    holder = {'state': state, 'step': 0}
-
-    def our_train_step():
-        holder['state'], metrics = update(holder['state'], batch, jax.random.key(holder['step']))
-        holder['step'] += 1
-        return metrics['loss']
-
+    our_train_step, torch_train_step, count, (ours, holder, baseline) = training_step_pair(config, args.batch)
+    assert count == 5_072_643
+    params = holder['state'].params
     schedule = schedule_from_config(config.diffusion)
-    abar = torch.from_numpy(np.array(schedule.alphas_cumprod))
-    optimizer = torch.optim.Adam(baseline.parameters(), lr=1e-4)
-    ema = [p.detach().clone() for p in baseline.parameters()]
-    x0 = torch.from_numpy(latents).permute(0, 3, 1, 2).contiguous()
-    baseline.train()
-
-    def torch_train_step():
-        t = torch.randint(0, 1000, (args.batch,))
-        noise = torch.randn_like(x0)
-        a = abar[t].view(-1, 1, 1, 1)
-        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        loss = torch.mean((baseline(x_t, t).sample - noise) ** 2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():  # the EMA our TrainState keeps
-            torch._foreach_mul_(ema, config.optim.ema_rate)
-            torch._foreach_add_(ema, [p.detach() for p in baseline.parameters()], alpha=1 - config.optim.ema_rate)
-        return loss.item()
-
     train = compare(f'training step (batch {args.batch})', our_train_step, torch_train_step, repeats=args.repeats,
                     unit='examples', work_per_call=args.batch,
                     details={'parameters': count, 'batch': args.batch, 'latent_shape': SHAPE})

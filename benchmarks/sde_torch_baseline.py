@@ -95,12 +95,14 @@ class TorchVESDE:
 @torch.no_grad()
 def euler_maruyama(model: TorchTutorialUNet, sde: TorchVESDE, shape: tuple, num_steps: int, eps: float,
                    generator: torch.Generator) -> torch.Tensor:
-    """Euler-Maruyama on the reverse VE SDE from x(1) ~ N(0, std(1)^2) to t = eps (no denoising step)."""
+    """Euler-Maruyama on the reverse VE SDE from x(1) ~ N(0, std(1)^2) to t = eps (no denoising step), on
+    the generator's device (the model must be there too)."""
+    device = generator.device
     dt = (1.0 - eps) / num_steps
-    x = sde.std(torch.ones(())) * torch.randn(shape, generator=generator)
+    x = sde.std(torch.ones((), device=device)) * torch.randn(shape, generator=generator, device=device)
     for i in range(num_steps):
-        t = torch.full((shape[0],), 1.0 - i * dt)
-        score = -model(x, torch.log(sde.sigma(t))) / sde.std(t)[:, None, None, None]
+        t = torch.full((shape[0],), 1.0 - i * dt, device=device)
+        score = -model(x, torch.log(sde.sigma(t))).float() / sde.std(t)[:, None, None, None]
         g = sde.diffusion(t)[:, None, None, None]
-        x = x + g**2 * score * dt + g * math.sqrt(dt) * torch.randn(shape, generator=generator)
+        x = x + g**2 * score * dt + g * math.sqrt(dt) * torch.randn(shape, generator=generator, device=device)
     return x

@@ -25,14 +25,17 @@ from zsl_jax.problem import ZslProblem
 PUBLISHED_ITERATIONS = 3000
 
 
-def cub_easy_sized_problem(seed: int = 0) -> ZslProblem:
+def cub_easy_sized_problem(seed: int = 0, tiny: bool = False) -> ZslProblem:
+    """Generated features and texts of CUB-easy's shapes (`tiny`: 400 features of 64 dims, 20 + 5 classes,
+    texts of 100 dims, for a CPU check)."""
+    examples, feature_dim, seen, unseen, text_dim = (400, 64, 20, 5, 100) if tiny else (8855, 3584, 150, 50, 7551)
     rng = np.random.default_rng(seed)
-    labels = np.sort(np.arange(8855) % 150).astype(np.int32)
-    features = rng.normal(0, 0.3, (8855, 3584)).astype(np.float32)
-    text = rng.uniform(size=(200, 7551)).astype(np.float32)
+    labels = np.sort(np.arange(examples) % seen).astype(np.int32)
+    features = rng.normal(0, 0.3, (examples, feature_dim)).astype(np.float32)
+    text = rng.uniform(size=(seen + unseen, text_dim)).astype(np.float32)
     text /= np.linalg.norm(text, axis=1, keepdims=True)
-    return ZslProblem('CUB-easy sized', train_features=features, train_labels=labels, seen_text=text[:150],
-                      unseen_text=text[150:], unseen_features=features[:10], unseen_labels=np.zeros(10, np.int32),
+    return ZslProblem('CUB-easy sized', train_features=features, train_labels=labels, seen_text=text[:seen],
+                      unseen_text=text[seen:], unseen_features=features[:10], unseen_labels=np.zeros(10, np.int32),
                       seen_test_features=features[:10], seen_test_labels=labels[:10])
 
 

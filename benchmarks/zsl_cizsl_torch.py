@@ -49,21 +49,27 @@ def xavier(module: nn.Module) -> None:
 
 
 class TorchCizsl:
-    """Players, optimisers and one training iteration (`step`) on in-memory features."""
+    """Players, optimisers and one training iteration (`step`) on in-memory features.
+
+    Built and stepped inside `with torch.device(device):` it runs on that device (the arrays are moved
+    there; torch's factory functions follow the context)."""
 
     def __init__(self, features: np.ndarray, labels: np.ndarray, seen_text: np.ndarray, *, batch_size: int = 1000,
-                 hidden: int = 4086, noise_dim: int = 100, creativity_weight: float = 1e-4, seed: int = 0):
+                 hidden: int = 4086, noise_dim: int = 100, creativity_weight: float = 1e-4, seed: int = 0,
+                 reduced: int = 1000):
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.features, self.labels = torch.from_numpy(features), torch.from_numpy(labels.astype(np.int64))
-        self.text = torch.from_numpy(seen_text)
+        device = torch.empty(0).device
+        self.features = torch.from_numpy(features).to(device)
+        self.labels = torch.from_numpy(labels.astype(np.int64)).to(device)
+        self.text = torch.from_numpy(seen_text).to(device)
         num_classes = len(seen_text)
         centroids = np.zeros((num_classes, features.shape[1]), np.float32)
         for c in range(num_classes):
             centroids[c] = features[labels == c].mean(0)
-        self.centroids = torch.from_numpy(centroids)
+        self.centroids = torch.from_numpy(centroids).to(device)
         self.batch_size, self.noise_dim, self.weight = batch_size, noise_dim, creativity_weight
-        self.g = Generator(seen_text.shape[1], features.shape[1], hidden, noise_dim)
+        self.g = Generator(seen_text.shape[1], features.shape[1], hidden, noise_dim, reduced)
         self.d = Discriminator(features.shape[1], hidden, num_classes)
         xavier(self.g)
         xavier(self.d)
@@ -77,7 +83,7 @@ class TorchCizsl:
         """The next batch of the epoch permutation (a new permutation when it runs out)."""
         if self._cursor + self.batch_size > len(self._perm):
             self._perm, self._cursor = self.rng.permutation(len(self._perm)), 0
-        index = torch.from_numpy(self._perm[self._cursor:self._cursor + self.batch_size])
+        index = torch.from_numpy(self._perm[self._cursor:self._cursor + self.batch_size]).to(self.labels.device)
         self._cursor += self.batch_size
         return self.features[index], self.labels[index]
 
@@ -109,7 +115,7 @@ class TorchCizsl:
         critic, logits = self.d(torch.cat([generated, x]))
         fake = generated[:b]
         classes = len(self.text)
-        sums = torch.zeros(classes, fake.shape[1]).index_add_(0, y, fake)
+        sums = torch.zeros(classes, fake.shape[1]).index_add_(0, y, fake.float())
         counts = torch.bincount(y, minlength=classes).float()
         present = counts > 0
         pivot = (sums[present] / counts[present, None] - self.centroids[present]).norm(dim=1).sum() / classes
