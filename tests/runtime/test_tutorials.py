@@ -5,8 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import data_root
-
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / 'docs' / 'tutorials').glob('*.ipynb'))
 
 
@@ -15,11 +13,11 @@ def test_there_are_tutorials():
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_tutorial_runs_in_fast_mode(path, tmp_path, monkeypatch):
+def test_tutorial_runs_in_fast_mode(path, data_root, tmp_path, monkeypatch):
     import nbclient
     import nbformat
 
-    monkeypatch.setenv('JAXGEN_DATA_ROOT', str(data_root()))
+    monkeypatch.setenv('JAXGEN_DATA_ROOT', str(data_root))
     monkeypatch.setenv('FAST', '1')
     monkeypatch.setenv('TUTORIAL_WORKDIR', str(tmp_path / 'run'))
     notebook = nbformat.read(path, as_version=4)
