@@ -5,8 +5,6 @@ import math
 import os
 from collections.abc import Mapping
 
-from tensorboardX import SummaryWriter
-
 METRICS_FILE = 'metrics.jsonl'
 
 
@@ -20,6 +18,9 @@ class MetricWriter:
         if enabled:
             os.makedirs(workdir, exist_ok=True)
             if tensorboard:
+                # Imported here: tensorboardX imports torch where it is installed (1.3 s of every start).
+                from tensorboardX import SummaryWriter
+
                 self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
 
     def truncate_after(self, step: int) -> None:
