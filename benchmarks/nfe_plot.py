@@ -6,12 +6,11 @@ import os
 def plot_against_nfe(rows: list[dict], distance: str, floor: float, floor_label: str, ylabel: str, title: str,
                      path: str) -> None:
     """One line per method of `rows` ({'method', 'nfe', distance}), log-log, with the floor dashed."""
-    import matplotlib
+    # A Figure of its own (no pyplot): writing the PNG leaves the caller's matplotlib backend alone.
+    from matplotlib.figure import Figure
 
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig = Figure(figsize=(6, 4.2))
+    ax = fig.subplots()
     for method in dict.fromkeys(r['method'] for r in rows):
         mine = [r for r in rows if r['method'] == method]
         ax.plot([r['nfe'] for r in mine], [r[distance] for r in mine], marker='o', label=method)
@@ -25,4 +24,3 @@ def plot_against_nfe(rows: list[dict], distance: str, floor: float, floor_label:
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -44,12 +44,11 @@ def markdown(title: str, protocol: str, results: list[SeedResult], summary: dict
 
 
 def plot_curves(results: list[SeedResult], title: str, path: str) -> None:
-    import matplotlib
+    # A Figure of its own (no pyplot): writing the PNG leaves the caller's matplotlib backend alone.
+    from matplotlib.figure import Figure
 
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     for r in results:
         if r.curve is not None:
             ax.plot(r.curve.acc_unseen, r.curve.acc_seen, label=f'seed {r.seed}: AUC {r.metrics["gzsl_auc"]:.2f}%')
@@ -61,7 +60,6 @@ def plot_curves(results: list[SeedResult], title: str, path: str) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def write_results(config: ml_collections.ConfigDict, workdir: str, results: list[SeedResult], params: dict,

@@ -77,12 +77,23 @@ def test_cizsl_players_and_learned_orders(cizsl):
 
 @pytest.mark.slow
 def test_results_files_and_eval_mode_reproduce_the_test_numbers(gazsl):
+    import matplotlib
+
     config, workdir, results = gazsl
-    payload = report.write_results(config, workdir, results, {'generator': 1, 'discriminator': 1}, 'synthetic')
+    backend = matplotlib.get_backend()
+    matplotlib.use('svg')  # a backend the report does not use: writing its PNG must leave the caller's alone
+    try:
+        payload = report.write_results(config, workdir, results, {'generator': 1, 'discriminator': 1}, 'synthetic')
+        assert matplotlib.get_backend() == 'svg'
+    finally:
+        matplotlib.use(backend)
     assert payload['title'] == f'{config.model.variant.upper()} on synthetic'
     assert payload['protocol'] == 'validation'
     for name in ('results.json', 'results.md', 'results_seen_unseen.png'):
         assert os.path.getsize(os.path.join(workdir, name)) > 0
+    from PIL import Image
+
+    assert Image.open(os.path.join(workdir, 'results_seen_unseen.png')).size == (600, 600)  # 5 x 5 in at 120 dpi
     with open(os.path.join(workdir, 'seed_0', 'selection.json')) as f:
         selection = json.load(f)
     assert selection['selected_step'] == results[0].details['selected_step']
