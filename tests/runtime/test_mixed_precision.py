@@ -39,6 +39,7 @@ def _config(path, overrides, dtype='float32'):
     return config
 
 
+@jax.jit
 def _jitter(params, rng):
     """Parameters plus noise, so zero-initialised output layers do not hide the rest of the network."""
     leaves, tree = jax.tree.flatten(params)
@@ -86,8 +87,9 @@ def _relative_error(a, b):
 def test_bf16_network_matches_float32_within_bf16_tolerance(name):
     apply32, init32 = _network_and_inputs(name, 'float32')
     apply16, init16 = _network_and_inputs(name, 'bfloat16')
-    params = _jitter(init32(jax.random.key(0)), jax.random.key(3))
-    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(init16(jax.random.key(0))))  # stored in float32
+    params = _jitter(jax.jit(init32)(jax.random.key(0)), jax.random.key(3))
+    stored = jax.eval_shape(init16, jax.random.key(0))
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(stored))  # stored in float32
     outputs = zip(jax.tree.leaves(jax.jit(apply16)(params)), jax.tree.leaves(jax.jit(apply32)(params)), strict=True)
     for out16, out32 in outputs:
         assert out16.dtype == jnp.float32
@@ -108,7 +110,7 @@ def test_bf16_train_step_matches_float32():
     results = {}
     for dtype in ('float32', 'bfloat16'):
         exp = _quickstart(dtype)
-        params = exp.init_params(jax.random.key(0))
+        params = jax.jit(exp.init_params)(jax.random.key(0))
         x = jax.random.uniform(jax.random.key(1), (32, 8, 8, 1))
         loss_fn = make_loss_fn(exp.config.loss, exp.model, exp.sde)
         results[dtype] = jax.jit(jax.value_and_grad(loss_fn))(params, exp.to_model_space(x), jax.random.key(2))
@@ -127,7 +129,7 @@ def test_bf16_sampler_matches_float32():
     samples = {}
     for dtype in ('float32', 'bfloat16'):
         exp = _quickstart(dtype, **{'sampling.method': 'dpm_solver_pp', 'sampling.num_steps': 10})
-        params = _jitter(exp.init_params(jax.random.key(0)), jax.random.key(3))
+        params = _jitter(jax.jit(exp.init_params)(jax.random.key(0)), jax.random.key(3))
         run = functools.partial(few_step_sample, exp.sde, exp.score_fn(params), (16, 8, 8, 1),
                                 times=few_step_times(exp), method='dpm_solver_pp')
         samples[dtype] = jax.jit(run)(jax.random.key(4))
@@ -145,7 +147,7 @@ def test_bf16_training_loss_falls():
     for dtype in ('float32', 'bfloat16'):
         exp = _quickstart(dtype, **{'training.batch_size': 64})
         task = train_task(exp)
-        state = task.init_state(jax.random.key(0))
+        state = jax.jit(task.init_state)(jax.random.key(0))
         update = jax.jit(task.update)
         losses = []
         for step in range(150):
