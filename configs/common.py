@@ -6,6 +6,21 @@ that an override file or a `--config.x.y=...` flag naming a field that does not 
 
 import ml_collections
 
+from gen_runtime.domains import (
+    BOOL,
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY_RATE,
+    TEXT,
+    CommaList,
+    Int,
+    OneOf,
+    Real,
+    Text,
+)
+
 
 def get_config() -> ml_collections.ConfigDict:
     """Returns the shared fields with their defaults (unlocked: the family base locks it)."""
@@ -126,3 +141,58 @@ def get_config() -> ml_collections.ConfigDict:
     # the sampler state in float32; gen_runtime/precision.py).
     runtime.compute_dtype = 'float32'
     return config
+
+
+# The domain of every field above (gen_runtime/domains.py), checked for every mode before any work.
+DOMAINS = {
+    'family': OneOf('sde_jax', 'ldm_jax', 'zsl_jax'),
+    'seed': Int(0),
+    'data.source': OneOf('digits', 'npz', 'image_folder', 'tfds'),
+    'data.name': TEXT,
+    'data.path': TEXT,
+    'data.root': TEXT,
+    'data.tfds_dir': TEXT,
+    'data.train_split': Text(nonempty=True),
+    'data.eval_split': Text(nonempty=True),
+    'data.image_size': COUNT,
+    'data.num_channels': OneOf(1, 3),
+    'data.dequantize': BOOL,
+    'data.random_flip': BOOL,
+    'data.max_examples': COUNT,
+    'training.batch_size': POSITIVE_INT,
+    'training.num_steps': COUNT,
+    'training.steps_per_call': POSITIVE_INT,
+    'training.step_loop': OneOf('auto', 'scan', 'host'),
+    'training.log_every': POSITIVE_INT,
+    'training.checkpoint_every': POSITIVE_INT,
+    'training.keep_checkpoints': POSITIVE_INT,
+    'optim.optimizer': OneOf('adam', 'adamw'),
+    'optim.learning_rate': Real(0.0, 1.0, '(]'),
+    'optim.warmup_steps': COUNT,
+    'optim.schedule': OneOf('constant', 'cosine'),
+    'optim.beta1': PROBABILITY_RATE,
+    'optim.beta2': PROBABILITY_RATE,
+    'optim.eps': POSITIVE,
+    'optim.weight_decay': NON_NEGATIVE,
+    'optim.grad_clip': NON_NEGATIVE,
+    'optim.ema_rate': PROBABILITY_RATE,
+    'optim.ema_warmup': BOOL,
+    'eval.num_samples': POSITIVE_INT,
+    'eval.batch_size': POSITIVE_INT,
+    'eval.metrics': CommaList('fid', 'kid', 'is', 'pr'),
+    'eval.reference_stats': TEXT,
+    'eval.reference_split': Text(nonempty=True),
+    'eval.inception_path': TEXT,
+    'eval.kid_subsets': POSITIVE_INT,
+    'eval.kid_subset_size': Int(2),
+    'eval.is_splits': POSITIVE_INT,
+    'eval.pr_k': POSITIVE_INT,
+    'eval.max_features': POSITIVE_INT,
+    'runtime.distributed': BOOL,
+    'runtime.coordinator_address': TEXT,
+    'runtime.num_processes': COUNT,
+    'runtime.process_id': Int(-1),
+    'runtime.tensorboard': BOOL,
+    'runtime.progress_bar': BOOL,
+    'runtime.compute_dtype': OneOf('float32', 'bfloat16'),
+}

@@ -3,12 +3,14 @@
 import importlib.util
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import ml_collections
 
 from gen_runtime.errors import ConfigError
+from gen_runtime.workdir_lock import LOCK_FILE
 
 # Fields of the shared sections (configs/common.py) that may differ between invocations on one workdir
 # without making it another run: how long to train, how often to log, where the data lies, the runtime,
@@ -81,6 +83,40 @@ def make_workdir(workdir: str) -> None:
                           'pass a folder (new or of this run)') from e
     except OSError as e:
         raise ConfigError(f'--workdir {workdir} cannot be created ({e.strerror}); pass a writable folder') from e
+
+
+def _only_empty_folders(path: str) -> bool:
+    """Whether `path` is a folder holding nothing but (nested) empty folders."""
+    return os.path.isdir(path) and all(not files for _, _, files in os.walk(path))
+
+
+def first_missing_folder(workdir: str) -> str | None:
+    """The outermost folder of `workdir`'s path that does not exist yet (None when the workdir exists):
+    what `make_workdir` will create, and a refused start removes again."""
+    path, missing = os.path.abspath(workdir), None
+    while not os.path.exists(path):
+        path, missing = os.path.dirname(path), path
+    return missing
+
+
+def forget_refused_start(workdir: str, entries_before: set[str], created: str | None) -> None:
+    """Undoes what a refused start wrote into `workdir`, where it wrote nothing else.
+
+    `entries_before` is the workdir's listing before the run started, `created` the outermost folder the
+    run created for it (`first_missing_folder`; None if the workdir existed). A new run refused before any
+    work leaves its config.json and empty folders (an empty `checkpoints/` from looking for a checkpoint,
+    say): those go, and the folders it created, so the next start there is not taken for a resumption of
+    this one. Where the run wrote anything else (a metric, a sample, a checkpoint), nothing is removed.
+    """
+    new = set(os.listdir(workdir)) - entries_before
+    removable = {CONFIG_FILE, LOCK_FILE}
+    if not all(name in removable or _only_empty_folders(os.path.join(workdir, name)) for name in new):
+        return
+    for name in new:
+        path = os.path.join(workdir, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    if created is not None and _only_empty_folders(created):
+        shutil.rmtree(created)
 
 
 def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = True,

@@ -5,7 +5,8 @@ may change between invocations on one workdir besides the shared ones as `RUN_IN
 sampling section; see gen_runtime.config.bind_workdir). `run_mode` does what every
 mode needs, in this order, so that a mistake is refused before any work and before the workdir changes:
 1. the mode exists (else the family's modes are listed);
-2. `Mode.check(config)`: every setting the mode will read, through the family's own checks (sampling,
+2. every field is in its domain (gen_runtime.domains: the DOMAINS of the config base files), then
+   `Mode.check(config)`: every setting the mode will read, through the family's own checks (sampling,
    evaluation and data settings included, so that nothing is refused after hours of training);
 3. the workdir is created (refusing a file), locked for the run's whole life (gen_runtime.workdir_lock)
    and tied to the config (gen_runtime.config.bind_workdir);
@@ -15,14 +16,16 @@ mode needs, in this order, so that a mistake is refused before any work and befo
 import contextlib
 import dataclasses
 import importlib
+import os
 from collections.abc import Callable, Mapping
 from types import ModuleType
 
 import jax
 import ml_collections
 
-from gen_runtime.config import bind_workdir, make_workdir
-from gen_runtime.errors import ConfigError
+from gen_runtime.config import CONFIG_FILE, bind_workdir, first_missing_folder, forget_refused_start, make_workdir
+from gen_runtime.domains import check_domains, family_domains
+from gen_runtime.errors import ConfigError, UserError
 from gen_runtime.parallel import init_distributed
 from gen_runtime.precision import compute_dtype
 from gen_runtime.workdir_lock import hold_workdir
@@ -80,11 +83,20 @@ def run_mode(config: ml_collections.ConfigDict, workdir: str, name: str) -> None
     if name not in modes:
         raise ConfigError(f'unknown --mode {name!r} for family {config.family}; choose one of {", ".join(modes)}')
     mode = modes[name]
+    check_domains(config, family_domains(config.family))
     init_distributed(config.runtime)
     compute_dtype(config.runtime.compute_dtype)
     mode.check(config)
+    created = first_missing_folder(workdir)
+    entries_before = set() if created else set(os.listdir(workdir)) if os.path.isdir(workdir) else set()
     make_workdir(workdir)
     chief = jax.process_index() == 0
-    with hold_workdir(workdir) if chief else contextlib.nullcontext():
-        bind_workdir(config, workdir, write=chief, run_independent=table.RUN_INDEPENDENT_FIELDS)
-        mode.run(config, workdir)
+    new_run = not os.path.exists(os.path.join(workdir, CONFIG_FILE))
+    try:
+        with hold_workdir(workdir) if chief else contextlib.nullcontext():
+            bind_workdir(config, workdir, write=chief, run_independent=table.RUN_INDEPENDENT_FIELDS)
+            mode.run(config, workdir)
+    except UserError:  # a new run refused before it wrote anything leaves no trace
+        if chief and new_run:
+            forget_refused_start(workdir, entries_before, created)
+        raise

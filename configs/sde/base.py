@@ -8,6 +8,22 @@ and documents the family's own: sde, loss, model, sampling, likelihood, weights,
 import ml_collections
 
 from configs import common
+from gen_runtime.domains import (
+    BOOL,
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY_RATE,
+    TEXT,
+    UNIT_CLOSED,
+    UNIT_OPEN,
+    Int,
+    OneOf,
+    Real,
+    Text,
+    TupleOf,
+)
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -138,3 +154,69 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.lock()
     return config
+
+
+# The domain of every field above (gen_runtime/domains.py), checked for every mode before any work.
+DOMAINS = {
+    'data.centered': BOOL,
+    'sde.type': OneOf('vesde', 'vpsde', 'subvpsde'),
+    'sde.sigma_min': POSITIVE,
+    'sde.sigma_max': POSITIVE,
+    'sde.ve_marginal_std': OneOf('exact', 'sigma'),
+    'sde.beta_min': NON_NEGATIVE,
+    'sde.beta_max': POSITIVE,
+    'sde.num_scales': Int(2),
+    'loss.type': OneOf('dsm', 'smld', 'ddpm'),
+    'loss.weighting': OneOf('sigma2', 'likelihood'),
+    'loss.reduce_mean': BOOL,
+    'loss.eps': UNIT_OPEN,
+    'model.name': OneOf('tutorial_unet', 'ncsnpp'),
+    'model.channels': TupleOf(POSITIVE_INT, min_len=2),  # the tutorial U-Net has at least two levels
+    'model.embed_dim': Int(2),
+    'model.same_padding': BOOL,
+    'model.fourier_scale': POSITIVE,
+    'model.nf': POSITIVE_INT,
+    'model.ch_mult': TupleOf(POSITIVE_INT, min_len=1),
+    'model.num_res_blocks': POSITIVE_INT,
+    'model.attn_resolutions': TupleOf(POSITIVE_INT),
+    'model.dropout': PROBABILITY_RATE,
+    'model.embedding_type': OneOf('fourier', 'positional'),
+    'model.resblock_type': OneOf('biggan', 'ddpm'),
+    'model.fir': BOOL,
+    'model.fir_kernel': TupleOf(Real(), min_len=1),
+    'model.skip_rescale': BOOL,
+    'model.progressive': OneOf('none', 'output_skip', 'residual'),
+    'model.progressive_input': OneOf('none', 'input_skip', 'residual'),
+    'model.progressive_combine': OneOf('sum', 'cat'),
+    'model.init_scale': NON_NEGATIVE,
+    'model.resamp_with_conv': BOOL,
+    'sampling.method': OneOf('pc', 'ode', 'ddim', 'dpm_solver_pp', 'heun'),
+    'sampling.predictor': OneOf('euler_maruyama', 'reverse_diffusion', 'ancestral_sampling', 'none'),
+    'sampling.corrector': OneOf('langevin', 'ald', 'none'),
+    'sampling.n_steps_each': POSITIVE_INT,
+    'sampling.snr': POSITIVE,
+    'sampling.num_steps': COUNT,
+    'sampling.spacing': OneOf('auto', 'uniform', 'logsnr', 'karras'),
+    'sampling.rho': POSITIVE,
+    'sampling.eta': UNIT_CLOSED,
+    'sampling.order': Int(1, 3),
+    'sampling.eps': UNIT_OPEN,
+    'sampling.noise_removal': BOOL,
+    'sampling.rtol': POSITIVE,
+    'sampling.atol': POSITIVE,
+    'sampling.num_samples': POSITIVE_INT,
+    'sampling.batch_size': POSITIVE_INT,
+    'sampling.seed': Int(0),
+    'sampling.inpaint_mask': OneOf('left_half', 'right_half', 'top_half', 'bottom_half', 'center'),
+    'likelihood.estimator': OneOf('rademacher', 'gaussian', 'exact'),
+    'likelihood.num_probes': POSITIVE_INT,
+    'likelihood.rtol': POSITIVE,
+    'likelihood.atol': POSITIVE,
+    'likelihood.eps': UNIT_OPEN,
+    'likelihood.batch_size': POSITIVE_INT,
+    'likelihood.split': Text(nonempty=True),
+    'likelihood.max_examples': COUNT,
+    'likelihood.seed': Int(0),
+    'weights.path': TEXT,
+    'weights.layout': OneOf('auto', 'score_sde_pytorch', 'score_sde'),
+}

@@ -3,6 +3,20 @@
 import ml_collections
 
 from configs import common
+from gen_runtime.domains import (
+    BOOL,
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY_RATE,
+    TEXT,
+    UNIT_CLOSED,
+    Int,
+    OneOf,
+    Real,
+    TupleOf,
+)
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -14,9 +28,9 @@ def get_config() -> ml_collections.ConfigDict:
     # 'wiki' (CUB/NABirds Wikipedia text, GAZSL/CIZSL files under data.path), 'gbu' (xlsa17 attributes,
     # <DATASET>_att_splits.mat under data.path) or 'synthetic' (generated, see benchmark.synthetic).
     bench.kind = 'wiki'
-    # wiki: 'CUB' or 'NAB'; gbu: 'AWA1', 'AWA2', 'CUB', 'SUN', 'APY' or 'FLO'.
+    # wiki: 'CUB' or 'NAB'; gbu: 'AWA1', 'AWA2', 'CUB', 'SUN', 'APY' or 'FLO'; synthetic: 'synthetic'.
     bench.dataset = 'CUB'
-    # wiki: 'easy' (super-category-shared, SCS) or 'hard' (super-category-exclusive, SCE).
+    # wiki: 'easy' (super-category-shared, SCS) or 'hard' (super-category-exclusive, SCE); '' for the others.
     bench.split = 'easy'
     # Folder of the user's visual features (wiki: pfc_feat_*.mat; gbu: <DATASET>/res101.mat); '' = data.path.
     bench.features_dir = ''
@@ -147,6 +161,67 @@ def get_config() -> ml_collections.ConfigDict:
     config.optim.ema_rate = 0.0
     config.lock()
     return config
+
+
+# The domain of every field above (gen_runtime/domains.py), checked for every mode before any work.
+DOMAINS = {
+    'benchmark.kind': OneOf('wiki', 'gbu', 'synthetic'),
+    'benchmark.dataset': OneOf('CUB', 'NAB', 'AWA1', 'AWA2', 'SUN', 'APY', 'FLO', 'synthetic'),
+    'benchmark.split': OneOf('easy', 'hard', ''),
+    'benchmark.features_dir': TEXT,
+    'benchmark.text_path': TEXT,
+    'benchmark.val_unseen': COUNT,
+    'benchmark.val_seed': Int(0),
+    'benchmark.val_seen_fraction': PROBABILITY_RATE,
+    'benchmark.preprocessing': OneOf('minmax', 'none'),
+    'benchmark.synthetic.num_seen': Int(2),
+    'benchmark.synthetic.num_unseen': Int(2),
+    'benchmark.synthetic.text_dim': POSITIVE_INT,
+    'benchmark.synthetic.feature_dim': POSITIVE_INT,
+    'benchmark.synthetic.train_per_class': POSITIVE_INT,
+    'benchmark.synthetic.test_per_class': POSITIVE_INT,
+    'benchmark.synthetic.noise': NON_NEGATIVE,
+    'benchmark.synthetic.seed': Int(0),
+    'model.variant': OneOf('gazsl', 'cizsl'),
+    'model.noise_dim': POSITIVE_INT,
+    'model.hidden_dim': POSITIVE_INT,
+    'model.text_reduction_dim': COUNT,
+    'loss.gp_weight': NON_NEGATIVE,
+    'loss.critic_steps': POSITIVE_INT,
+    'loss.centroid_weight': NON_NEGATIVE,
+    'loss.weight_l2': NON_NEGATIVE,
+    'loss.text_l21': NON_NEGATIVE,
+    'cizsl.creativity_weight': NON_NEGATIVE,
+    'cizsl.divergence': OneOf('sharma_mittal', 'sharma_mittal_eq6', 'kl', 'renyi', 'tsallis', 'bhattacharyya'),
+    'cizsl.mix_low': UNIT_CLOSED,
+    'cizsl.mix_high': UNIT_CLOSED,
+    'cizsl.normalize_hallucinated': BOOL,
+    'cizsl.minmax_normalize': BOOL,
+    'cizsl.orders_lr': Real(0.0, 1.0, '(]'),
+    'cizsl.orders_beta2': PROBABILITY_RATE,
+    'eval.protocol': OneOf('validation', 'best_on_test'),
+    'eval.selection_metric': OneOf('zsl_top1', 'zsl_top1_per_class', 'gzsl_auc', 'gbu_h'),
+    'eval.seeds': TupleOf(Int(0), min_len=1),
+    'eval.every': POSITIVE_INT,
+    'eval.start': COUNT,
+    'eval.creativity_weights': TupleOf(NON_NEGATIVE),
+    'eval.samples_per_class': POSITIVE_INT,
+    'eval.knn': POSITIVE_INT,
+    'eval.chunk': POSITIVE_INT,
+    'eval.gzsl_lambda_min': Real(),
+    'eval.gzsl_lambda_max': Real(),
+    'eval.gzsl_lambda_step': POSITIVE,
+    'eval.gbu': BOOL,
+    'text.articles_dir': TEXT,
+    'text.encoder': OneOf('sentence', 'clip'),
+    'text.encoder_path': TEXT,
+    'text.max_length': COUNT,
+    'text.batch_size': POSITIVE_INT,
+    'text.porter_mode': OneOf('NLTK_EXTENSIONS', 'MARTIN_EXTENSIONS', 'ORIGINAL_ALGORITHM'),
+    'text.stop_word_stage': OneOf('stem', 'token'),
+    'text.min_df': POSITIVE_INT,
+    'weights.path': TEXT,
+}
 
 
 # run.sh of mhelhoseiny/CIZSL: the creativity weight per data set and split (the authors' cross-validation).
