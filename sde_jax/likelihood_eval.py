@@ -87,6 +87,8 @@ def evaluate_bpd(exp: Experiment, params: dict, out_dir: str, step: int) -> dict
     preprocess = image_preprocessor(data_config, dataset.levels)
     batches_path = os.path.join(out_dir, 'batches.jsonl')
     settings = {'step': step, **{k: lk[k] for k in RESUME_KEYS}}
+    if jax.process_index() == 0:
+        os.makedirs(out_dir, exist_ok=True)
     done = _done_batches(batches_path)
     if done and any(next(iter(done.values())).get(k) != v for k, v in settings.items()):
         done = {}  # results of another checkpoint or other settings: start over
@@ -105,19 +107,28 @@ def evaluate_bpd(exp: Experiment, params: dict, out_dir: str, step: int) -> dict
         if jax.process_index() == 0:
             with open(batches_path, 'a') as f:
                 f.write(json.dumps(record) + '\n')
-    return summarise(done, exp, len(dataset))
+    return summarise(done, exp, len(dataset), dataset.levels)
 
 
-def summarise(done: dict[int, dict], exp: Experiment, num_examples: int) -> dict:
-    """Mean bits/dim over all examples with its standard error, and the solver's cost."""
+def summarise(done: dict[int, dict], exp: Experiment, num_examples: int, levels: int) -> dict:
+    """Mean bits/dim over all examples with its standard error, the 8-bit offset, and the solver's cost.
+
+    `bpd` is the dequantised bound on the discrete data's negative log-likelihood (Song et al. 2021,
+    app. D.2: uniform dequantisation, x = (n + u) / L). It is the model-space density's bits/dim,
+    -log p(y) / (D ln 2) (`continuous_bpd`), plus the exact offset log2(L) - log2(a) of the change of
+    variables from L-level images to y = a x + b: 7 bits for 8-bit data in [-1, 1], 8 in [0, 1].
+    """
     count = sum(r['count'] for r in done.values())
     if count != num_examples:
         raise RuntimeError(f'{count} of {num_examples} examples were evaluated')
     mean = sum(r['bpd_sum'] for r in done.values()) / count
     var = max(sum(r['bpd_sq_sum'] for r in done.values()) / count - mean**2, 0.0)
+    offset = float(np.log2(levels) - np.log2(exp.model_scale()))
+    seconds = float(sum(r['seconds'] for r in done.values()))
     lk = exp.config.likelihood
-    return {'bpd': mean, 'bpd_standard_error': float(np.sqrt(var / count)), 'num_examples': count,
-            'split': lk.split, 'estimator': lk.estimator, 'num_probes': lk.num_probes, 'rtol': lk.rtol,
-            'atol': lk.atol, 'eps': lk.eps, 'num_batches': len(done),
+    return {'bpd': mean, 'bpd_standard_error': float(np.sqrt(var / count)), 'continuous_bpd': mean - offset,
+            'dequantisation_offset_bits': offset, 'levels': levels, 'model_scale': exp.model_scale(),
+            'num_examples': count, 'split': lk.split, 'estimator': lk.estimator, 'num_probes': lk.num_probes,
+            'rtol': lk.rtol, 'atol': lk.atol, 'eps': lk.eps, 'num_batches': len(done),
             'mean_nfe_per_batch': float(np.mean([r['nfe'] for r in done.values()])),
-            'seconds': float(sum(r['seconds'] for r in done.values()))}
+            'seconds': seconds, 'seconds_per_example': seconds / count}

@@ -102,7 +102,9 @@ def likelihood(config: ml_collections.ConfigDict, workdir: str) -> None:
     write_json(path, summary)
     if is_chief():
         print(f'bits/dim on {summary["split"]} ({summary["num_examples"]} examples): {summary["bpd"]:.4f} '
-              f'+- {summary["bpd_standard_error"]:.4f}; {path}')
+              f'+- {summary["bpd_standard_error"]:.4f} (dequantised; continuous {summary["continuous_bpd"]:.4f} + '
+              f'offset {summary["dequantisation_offset_bits"]:g}), {summary["seconds_per_example"]:.3g} s per '
+              f'example; {path}')
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:

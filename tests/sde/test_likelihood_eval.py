@@ -10,7 +10,7 @@ import numpy as np
 from configs import quickstart
 from gen_runtime.data import eval_batches, image_preprocessor
 from sde_jax.experiment import load_images, make_experiment
-from sde_jax.likelihood_eval import BatchBpd, evaluate_bpd
+from sde_jax.likelihood_eval import BatchBpd, evaluate_bpd, summarise
 
 
 def _config():
@@ -30,6 +30,12 @@ def test_whole_split_with_padded_last_batch_streamed_and_resumed(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / 'batches.jsonl').read_text().splitlines()]
     assert [r['count'] for r in lines] == [2, 1]  # 3 examples: a full batch, then 1 real + 1 padding row
     assert summary['num_examples'] == 3 and summary['num_batches'] == 2
+    # quickstart's 17-level images scaled to [-1, 1]: the change of variables from the levels to the
+    # model's space costs log2(17) - log2(2) bits per dimension.
+    assert summary['levels'] == 17 and summary['model_scale'] == 2.0
+    np.testing.assert_allclose(summary['dequantisation_offset_bits'], np.log2(17) - 1, rtol=1e-12)
+    np.testing.assert_allclose(summary['continuous_bpd'], summary['bpd'] - summary['dequantisation_offset_bits'])
+    assert summary['seconds_per_example'] == summary['seconds'] / 3 > 0
 
     # The same 3 dequantised examples, evaluated in one unpadded batch, give the same mean: the padding
     # row did not enter it (it would move the mean by (bpd_0 - mean) / 4).
@@ -52,3 +58,14 @@ def test_whole_split_with_padded_last_batch_streamed_and_resumed(tmp_path):
     again = evaluate_bpd(exp, params, str(tmp_path), step=0)  # every batch is already on disk
     assert len((tmp_path / 'batches.jsonl').read_text().splitlines()) == 2
     assert again['bpd'] == summary['bpd']
+
+
+def test_8_bit_offset_in_minus_one_one_is_7_bits():
+    """Song et al. (2021), app. D.2: bits/dim of 8-bit data in [-1, 1] = continuous bits/dim + 8 - 1."""
+    exp = make_experiment(_config())  # centred data: model space [-1, 1]
+    done = {0: {'count': 2, 'bpd_sum': 2 * 3.5, 'bpd_sq_sum': 3.0**2 + 4.0**2, 'nfe': 10, 'seconds': 4.0}}
+    summary = summarise(done, exp, num_examples=2, levels=256)
+    assert summary['dequantisation_offset_bits'] == 7.0
+    assert summary['bpd'] == 3.5 and summary['continuous_bpd'] == -3.5
+    np.testing.assert_allclose(summary['bpd_standard_error'], 0.5 / np.sqrt(2), rtol=1e-12)
+    assert summary['seconds_per_example'] == 2.0
