@@ -30,10 +30,20 @@ from tests.conftest import REPO
 BASES = ('configs.sde.base', 'configs.ldm.base', 'configs.zsl.base')
 
 
+# The variants shipped config files take (`path.py:variant`), besides their defaults.
+VARIANTS = {'configs.ldm.tiny': ('classifier', 'vq', 'ldm'), 'configs.ldm.celebahq_overfit': ('ldm',),
+            'configs.sde.cifar10_ncsnpp_continuous': ('deep',),
+            'configs.sde.cifar10_ddpmpp_continuous': ('deep', 'subvp', 'subvp_deep'),
+            'configs.zsl.synthetic': ('cizsl',), 'configs.zsl.gazsl_cub': ('hard',), 'configs.zsl.cizsl_cub': ('hard',),
+            'configs.zsl.gazsl_nab': ('hard',), 'configs.zsl.cizsl_nab': ('hard',), 'configs.zsl.cub_text': ('clip',),
+            'configs.zsl.gazsl_gbu': ('AWA1', 'CUB', 'SUN', 'APY', 'FLO')}
+
+
 def _config_files():
     paths = sorted(glob.glob(os.path.join(REPO, 'configs', '**', '*.py'), recursive=True))
-    return [os.path.relpath(p, REPO)[:-3].replace(os.sep, '.') for p in paths
-            if not p.endswith(('__init__.py', 'common.py'))]
+    modules = [os.path.relpath(p, REPO)[:-3].replace(os.sep, '.') for p in paths
+               if not p.endswith(('__init__.py', 'common.py'))]
+    return [(m, None) for m in modules] + [(m, v) for m in modules for v in VARIANTS.get(m, ())]
 
 
 @pytest.mark.parametrize('base', BASES)
@@ -48,9 +58,10 @@ def test_every_field_of_every_family_has_a_domain_and_every_domain_a_field(base)
     assert [name for name in common.DOMAINS if name not in leaf_fields(common.get_config())] == []
 
 
-@pytest.mark.parametrize('module', _config_files())
-def test_every_shipped_config_is_inside_its_domains(module):
-    config = importlib.import_module(module).get_config()
+@pytest.mark.parametrize('module, variant', _config_files())
+def test_every_shipped_config_is_inside_its_domains(module, variant):
+    get_config = importlib.import_module(module).get_config
+    config = get_config() if variant is None else get_config(variant)
     check_domains(config, family_domains(config.family))
 
 
