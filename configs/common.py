@@ -48,7 +48,8 @@ def get_config() -> ml_collections.ConfigDict:
     data.eval_split = 'test'
     # Side length images are resized to (square); 0 keeps the stored size.
     data.image_size = 0
-    # Channels of the images (1 grey, 3 RGB); grey images are broadcast to 3 where 3 is asked.
+    # Channels of the images (1 grey, 3 RGB; sde_jax takes only these, ldm_jax any count of an npz array's last
+    # axis, e.g. 4 for a latent-space UNet); grey images are broadcast to 3 where 3 is asked.
     data.num_channels = 1
     # Uniform dequantisation: x = (n + u) / 2^bits with u ~ U[0, 1) instead of x = n / (2^bits - 1).
     data.dequantize = False
@@ -155,7 +156,7 @@ DOMAINS = {
     'data.train_split': Text(nonempty=True),
     'data.eval_split': Text(nonempty=True),
     'data.image_size': COUNT,
-    'data.num_channels': OneOf(1, 3),
+    'data.num_channels': POSITIVE_INT,
     'data.dequantize': BOOL,
     'data.random_flip': BOOL,
     'data.max_examples': COUNT,

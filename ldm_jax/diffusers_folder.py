@@ -6,7 +6,8 @@ it) is read by `scheduler_settings` into our `diffusion` and `sampling` settings
 A UNet2DModel or VQModel folder holds `config.json` and `diffusion_pytorch_model.safetensors` (or `.bin`,
 a torch pickle read without torch, tensors only). `unet_settings` / `vq_settings` turn config.json into
 the keyword arguments of our `UNet` / `VQModel` and refuse, naming the field and its value, what our
-modules cannot express; `load_pretrained(folder)` builds the module and converts the weights, for
+modules cannot express and any field they do not know (it might change the outputs unchecked);
+`load_pretrained(folder)` builds the module and converts the weights, for
 notebooks. `--mode import_weights` / `import_autoencoder` with a folder as weights.path check the run's
 config against the folder's (`check_against_config`) and import the weights.
 """
@@ -21,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from gen_runtime.errors import CheckpointError, ConfigError
+from gen_runtime.import_checks import refuse_mismatches
 from gen_runtime.torch_archive import load_archive, named_tensors
 from ldm_jax import convert
 from ldm_jax.nn.autoencoder import VQModel
@@ -33,6 +35,17 @@ _UNET_FIXED = {'center_input_sample': False, 'time_embedding_type': 'positional'
                'downsample_type': 'conv', 'upsample_type': 'conv', 'act_fn': 'silu', 'add_attention': True,
                'class_embed_type': None}
 _VQ_FIXED = {'act_fn': 'silu', 'norm_type': 'group', 'mid_block_add_attention': True}
+# Every other config.json field that is read, or that cannot change the outputs here (sample_size: the
+# networks are convolutional; num_train_timesteps: only for a learned time embedding; scaling_factor: a
+# pipeline's latent scale, not the autoencoder's; lookup_from_codebook: decoding of code indices;
+# force_upcast: precision). A field outside these is refused: it may change outputs in a way not checked.
+_UNET_READ = {'in_channels', 'out_channels', 'freq_shift', 'flip_sin_to_cos', 'down_block_types', 'up_block_types',
+              'block_out_channels', 'layers_per_block', 'dropout', 'attention_head_dim', 'norm_num_groups',
+              'attn_norm_num_groups', 'norm_eps', 'resnet_time_scale_shift', 'num_class_embeds', 'sample_size',
+              'num_train_timesteps'}
+_VQ_READ = {'in_channels', 'out_channels', 'down_block_types', 'up_block_types', 'block_out_channels',
+            'layers_per_block', 'latent_channels', 'sample_size', 'num_vq_embeddings', 'norm_num_groups',
+            'vq_embed_dim', 'scaling_factor', 'lookup_from_codebook', 'force_upcast'}
 
 
 def read_folder(folder: str) -> tuple[dict, dict[str, np.ndarray]]:
@@ -63,10 +76,16 @@ def _refuse(field: str, value: Any, why: str) -> None:
     raise ConfigError(f'config.json {field}={value!r}: {why}')
 
 
-def _fixed(cfg: dict, fixed: dict) -> None:
-    for field, value in fixed.items():
-        if field in cfg and cfg[field] != value:
-            _refuse(field, cfg[field], f'only {value!r} is implemented here')
+def _fixed(cfg: dict, fixed: dict, read: set[str] | None = None) -> None:
+    """Refuses a field whose value is not the one implemented and, given the fields `read`, any other one."""
+    for field, value in cfg.items():
+        if field.startswith('_'):  # _class_name, _diffusers_version, _name_or_path
+            continue
+        if field in fixed and value != fixed[field]:
+            _refuse(field, value, f'only {fixed[field]!r} is implemented here')
+        if read is not None and field not in fixed and field not in read:
+            _refuse(field, value, 'a field this importer does not know, so it cannot tell whether it changes the '
+                    "model's outputs; remove it from config.json if it has diffusers' default")
 
 
 def _levels(cfg: dict, down: tuple[str, str], up: tuple[str, str]) -> list[bool]:
@@ -93,7 +112,7 @@ def unet_settings(cfg: dict) -> dict[str, Any]:
     """Our UNet's keyword arguments (and in_channels) for a diffusers UNet2DModel config.json."""
     if cfg.get('_class_name', 'UNet2DModel') != 'UNet2DModel':
         _refuse('_class_name', cfg['_class_name'], 'only UNet2DModel is implemented here')
-    _fixed(cfg, _UNET_FIXED)
+    _fixed(cfg, _UNET_FIXED, _UNET_READ)
     attention = _levels(cfg, ('DownBlock2D', 'AttnDownBlock2D'), ('UpBlock2D', 'AttnUpBlock2D'))
     model_channels, channel_mult = _channel_mult(cfg)
     groups = int(cfg.get('norm_num_groups', 32))
@@ -122,7 +141,7 @@ def vq_settings(cfg: dict, image_size: int) -> dict[str, Any]:
     """Our VQModel's keyword arguments for a diffusers VQModel config.json and images of `image_size`."""
     if cfg.get('_class_name', 'VQModel') != 'VQModel':
         _refuse('_class_name', cfg['_class_name'], 'only VQModel is implemented here')
-    _fixed(cfg, _VQ_FIXED)
+    _fixed(cfg, _VQ_FIXED, _VQ_READ)
     attention = _levels(cfg, ('DownEncoderBlock2D', 'AttnDownEncoderBlock2D'),
                         ('UpDecoderBlock2D', 'AttnUpDecoderBlock2D'))
     ch, ch_mult = _channel_mult(cfg)
@@ -220,12 +239,5 @@ def load_pretrained(folder: str) -> tuple[nn.Module, dict]:
 
 def check_against_config(settings: dict[str, Any], section: ml_collections.ConfigDict, name: str,
                          skip: tuple[str, ...] = ()) -> None:
-    """Refuses, in one line, the first field of config section `name` that differs from the folder's."""
-    for field, value in settings.items():
-        if field in skip or field not in section:
-            continue
-        ours = tuple(section[field]) if isinstance(section[field], (list, tuple)) else section[field]
-        if ours != value:
-            shown = f'({",".join(map(str, value))})' if isinstance(value, tuple) else value
-            raise ConfigError(f'the diffusers folder has {name}.{field}={value!r} where this config has {ours!r}; '
-                              f'pass --config.{name}.{field}={shown}')
+    """Refuses, in one line, the fields of config section `name` that differ from the folder's."""
+    refuse_mismatches('the diffusers folder', settings, section, name, skip)

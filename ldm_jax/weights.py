@@ -3,10 +3,15 @@
 weights.path is a latent-diffusion / taming `.ckpt` (Lightning's torch.save, read without torch: tensors
 only, its other objects inert), any torch file of a state dict (`.pt`, `.pth`, `.bin`), an `.npz` or
 `.safetensors` state dict, or a diffusers `save_pretrained` folder (config.json checked against the run's
-config, see ldm_jax.diffusers_folder). Layouts: latent diffusion's (`model.diffusion_model.*` with its
-`model_ema.*` copy, `first_stage_model.*`, or a stand-alone VQGAN with weights.prefix='') or diffusers'
-(UNet2DModel / VQModel). A latent-diffusion checkpoint's schedule buffers (`betas`) must equal the run's
-schedule, and its `scale_factor` buffer becomes the run's. The converted parameters become step 0 of the
+config, see ldm_jax.diffusers_folder; a diffusers weights file is read with the config.json beside it,
+never without one). Layouts: latent diffusion's (`model.diffusion_model.*` with its `model_ema.*` copy,
+`first_stage_model.*`, or a stand-alone VQGAN with weights.prefix='') or diffusers' (UNet2DModel /
+VQModel). A latent-diffusion checkpoint's schedule buffers (`betas`) must equal the run's schedule, and its
+`scale_factor` buffer becomes the run's. What its tensors cannot show but the original code always uses
+(openaimodel's [cos, sin] time embedding with frequency shift 0 and GroupNorm(32, eps=1e-5), taming's 32
+GroupNorm groups; `COMPVIS_UNET`, `COMPVIS_AUTOENCODER`) must be the config's too, else the import is
+refused in one line before the file is read. The attention's head count is the config's
+(model.num_heads / num_head_channels): no file records it. The converted parameters become step 0 of the
 workdir, so `sample`, `eval` and `reconstruct` use them and `train` fine-tunes from them.
 """
 
@@ -20,6 +25,7 @@ import numpy as np
 
 from gen_runtime.config import resolve_data_path
 from gen_runtime.errors import CheckpointError, ConfigError
+from gen_runtime.import_checks import refuse_mismatches
 from gen_runtime.imported import save_imported_state
 from gen_runtime.torch_archive import load_archive, named_tensors
 from gen_runtime.train_state import TrainState
@@ -37,6 +43,12 @@ LAYOUTS = ('ldm', 'diffusers')
 
 
 TORCH_SUFFIXES = ('.ckpt', '.pt', '.pth', '.bin')
+# What latent diffusion's openaimodel UNetModel always uses (util.timestep_embedding: [cos, sin], frequencies
+# max_period^(-i / half); normalization(): GroupNorm32(32, channels), torch's eps 1e-5): model.* here.
+COMPVIS_UNET = {'flip_sin_to_cos': True, 'freq_shift': 0.0, 'norm_eps': 1e-5, 'norm_groups': 32}
+# taming / latent diffusion's first stage (model.py Normalize: GroupNorm(32, eps=1e-6), the eps ours uses).
+COMPVIS_AUTOENCODER = {'norm_groups': 32}
+COMPVIS = 'a latent-diffusion (CompVis) checkpoint'
 
 
 def read_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict]:
@@ -85,21 +97,38 @@ def check_schedule(sd: dict[str, np.ndarray], diffusion: ml_collections.ConfigDi
                           "latent diffusion's 'linear' is diffusion.schedule='sqrt_linear' here")
 
 
-def _read_weights(config: ml_collections.ConfigDict,
-                  check_folder: Callable[[dict, str], None]) -> tuple[dict[str, np.ndarray], dict]:
-    """(tensors, facts) of weights.path: a checkpoint file, or a diffusers folder whose config.json
-    `check_folder(folder config, path)` checks against the config."""
+def _read_weights(config: ml_collections.ConfigDict, check_folder: Callable[[dict, str], None],
+                  check_ldm: Callable[[], None]) -> tuple[dict[str, np.ndarray], dict]:
+    """(tensors, facts) of weights.path: a checkpoint file (its settings checked by `check_ldm()` for the ldm
+    layout, before it is read), or a diffusers folder whose config.json `check_folder(folder config, path)`
+    checks against the config."""
     w = config.weights
     if w.layout not in LAYOUTS:
         raise ConfigError(f'weights.layout={w.layout!r} is not one of {", ".join(LAYOUTS)}')
     path = resolve_data_path(config, w.path)
     if not os.path.isdir(path):
-        return read_checkpoint(path)
+        if not os.path.isfile(path):
+            raise ConfigError(f'weights.path {path} does not exist')
+        if w.layout == 'ldm':
+            check_ldm()
+            return read_checkpoint(path)
+        path = _diffusers_folder_of(path)
     if w.layout != 'diffusers':
         raise ConfigError(f'weights.path {path} is a diffusers folder: pass --config.weights.layout=diffusers')
     cfg, sd = diffusers_folder.read_folder(path)
     check_folder(cfg, path)
     return sd, {}
+
+
+def _diffusers_folder_of(path: str) -> str:
+    """The save_pretrained folder of a diffusers weights file: its config.json fixes the time embedding,
+    GroupNorm and attention settings that the tensors cannot show, so a file without one is refused."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(path) in diffusers_folder.WEIGHT_FILES and os.path.isfile(os.path.join(folder, 'config.json')):
+        return folder
+    raise ConfigError(f'weights.path {path} is a diffusers state dict without its config.json, which fixes what the '
+                      'tensors cannot show (flip_sin_to_cos, freq_shift, norm_eps, norm_num_groups, '
+                      'attention_head_dim); give the save_pretrained folder that holds both as weights.path')
 
 
 def _save(config: ml_collections.ConfigDict, workdir: str, initialiser: Initialiser, state: object,
@@ -118,14 +147,19 @@ def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
         settings = diffusers_folder.unet_settings(cfg)
         if config.diffusion.label_dropout > 0 and settings['num_classes']:
             settings['num_classes'] -= 1  # the null label's row
-        diffusers_folder.check_against_config(settings, config.model, 'model', skip=('dropout',))
+        # num_heads only counts without a head width (num_head_channels, diffusers' attention_head_dim).
+        skip = ('dropout', 'num_heads') if settings['num_head_channels'] > 0 else ('dropout',)
+        diffusers_folder.check_against_config(settings, config.model, 'model', skip=skip)
         scheduler = diffusers_folder.read_scheduler(path)
         if scheduler is not None:
             diffusers_folder.check_against_config(scheduler['diffusion'], config.diffusion, 'diffusion')
             flags = ' '.join(f'--config.sampling.{k}={v}' for k, v in scheduler['sampling'].items())
             print(f"the folder's scheduler samples with {flags}")
 
-    sd, facts = _read_weights(config, check_folder)
+    def check_ldm() -> None:
+        refuse_mismatches(COMPVIS, COMPVIS_UNET, config.model, 'model')
+
+    sd, facts = _read_weights(config, check_folder, check_ldm)
     check_schedule(sd, config.diffusion)
     unet = unet_from_config(config, space.shape[-1])
     labels = jnp.zeros((1,), jnp.int32) if unet.num_classes else None
@@ -157,7 +191,10 @@ def import_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
         diffusers_folder.check_against_config(diffusers_folder.vq_settings(cfg, shape[0]), config.autoencoder,
                                               'autoencoder')
 
-    sd, facts = _read_weights(config, check_folder)
+    def check_ldm() -> None:
+        refuse_mismatches(COMPVIS, COMPVIS_AUTOENCODER, config.autoencoder, 'autoencoder')
+
+    sd, facts = _read_weights(config, check_folder, check_ldm)
     shapes = convert.param_shapes(autoencoder_from_config(config), jnp.zeros((1, *shape)))
     if w.layout == 'diffusers':
         params = convert.vq_from_diffusers(sd, shapes)

@@ -162,7 +162,7 @@ def test_a_checkpoint_whose_schedule_differs_from_the_config_is_refused_before_a
     config.diffusion.update(schedule='sqrt_linear', num_timesteps=500)
     with pytest.raises(ConfigError, match='1000 diffusion steps where diffusion.num_timesteps=500'):
         run_mode(config, str(tmp_path / 'ldm'), 'import_weights')
-    assert os.listdir(tmp_path / 'ldm') == ['config.json']  # the run's record only: no checkpoint, no import.json
+    assert not (tmp_path / 'ldm').exists()  # refused before any work: no workdir, checkpoint or import.json
 
 
 def test_lightning_objects_are_read_as_inert_stand_ins():

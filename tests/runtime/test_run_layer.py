@@ -128,7 +128,7 @@ BAD_INPUTS = {
     'unknown sde': (SDE, ['--config.sde.type=vesdee'], "sde.type='vesdee'"),
     'unknown loss': (SDE, ['--config.loss.type=dms'], "loss.type='dms' is not one of"),
     'no image size': (SDE, ['--config.data.image_size=0'], 'sde_jax needs data.image_size'),
-    'two channels': (SDE, ['--config.data.num_channels=2'], 'data.num_channels=2 is not one of 1, 3'),
+    'two channels': (SDE, ['--config.data.num_channels=2'], 'data.num_channels=2 must be 1 or 3'),
     'impossible network': (SDE, ['--config.model.channels=(6, 16, 16)'], 'a network that cannot be built'),
     'unknown predictor': (SDE, ['--config.sampling.predictor=eulr'], "sampling.predictor='eulr' is not one"),
     'unknown corrector': (SDE, ['--config.sampling.corrector=lngevin'], "sampling.corrector='lngevin'"),
