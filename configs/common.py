@@ -81,7 +81,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.optim = optim = ml_collections.ConfigDict()
     # 'adam' or 'adamw'.
     optim.optimizer = 'adam'
-    # Peak learning rate, reached after `warmup_steps` of linear warm-up from 0.
+    # Peak learning rate, reached after `warmup_steps` of linear warm-up from 0. At most 1: Adam moves every
+    # parameter by about the learning rate each step, so a larger rate destroys any network (typical: 1e-4 to 2e-3).
     optim.learning_rate = 2e-4
     optim.warmup_steps = 0
     # After warm-up: 'constant' or 'cosine' decay to 0 at training.num_steps.

@@ -9,24 +9,6 @@ SCHEDULES = ('constant', 'cosine')
 OPTIMIZERS = ('adam', 'adamw')
 
 
-def check_optimizer(optim: ml_collections.ConfigDict) -> None:
-    """Raises a ConfigError for an `optim` section `make_optimizer` cannot build or that cannot train.
-
-    Adam moves every parameter by about the learning rate each step, so a rate above 1 destroys any
-    network within a few steps (its samples come out saturated) instead of training it.
-    """
-    if optim.optimizer not in OPTIMIZERS:
-        raise ConfigError(f'optim.optimizer={optim.optimizer!r} is not one of {", ".join(OPTIMIZERS)}')
-    if optim.schedule not in SCHEDULES:
-        raise ConfigError(f'optim.schedule={optim.schedule!r} is not one of {", ".join(SCHEDULES)}')
-    if not 0 < optim.learning_rate <= 1:
-        raise ConfigError(f'optim.learning_rate={optim.learning_rate} must be in (0, 1]: Adam moves every parameter '
-                          'by about the learning rate each step (typical: 1e-4 to 2e-3)')
-    if optim.warmup_steps < 0 or optim.grad_clip < 0:
-        raise ConfigError(f'optim.warmup_steps={optim.warmup_steps} and optim.grad_clip={optim.grad_clip} must '
-                          'not be negative')
-
-
 def learning_rate_schedule(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
     """Linear warm-up from 0 to `optim.learning_rate`, then constant or cosine decay to 0."""
     peak, warmup = optim.learning_rate, optim.warmup_steps

@@ -27,7 +27,6 @@ from gen_runtime.config import CHECKPOINTS_FOLDER
 from gen_runtime.data import Batch, prefetch_to_devices
 from gen_runtime.errors import CheckpointError, ConfigError, NonFiniteError, Preempted
 from gen_runtime.metric_writer import MetricWriter
-from gen_runtime.optim import check_optimizer
 from gen_runtime.rng import stream
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,6 @@ def check_train_settings(config: ml_collections.ConfigDict) -> None:
     """Raises a ConfigError for any `training` or `optim` setting `train` would refuse (before any work)."""
     check_training_config(config.training)
     parallel.check_batch_size(config.training.batch_size)
-    check_optimizer(config.optim)
 
 
 def _uses_host_loop(step_loop: str) -> bool:

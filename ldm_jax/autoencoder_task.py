@@ -64,13 +64,6 @@ def adaptive_weight(rec_grad: jax.Array, gan_grad: jax.Array, disc_weight: float
 
 def check_autoencoder_training(ae: ml_collections.ConfigDict) -> None:
     """Raises a ConfigError for an `autoencoder` training setting `autoencoder_task` cannot honour."""
-    if ae.codebook not in ('loss', 'ema'):
-        raise ConfigError(f"autoencoder.codebook={ae.codebook!r} is not one of 'loss', 'ema'")
-    if ae.pixel_loss not in ('l1', 'l2'):
-        raise ConfigError(f"autoencoder.pixel_loss={ae.pixel_loss!r} is not one of 'l1', 'l2'")
-    if ae.disc_reconstructions not in ('updated', 'before_update'):
-        raise ConfigError(f"autoencoder.disc_reconstructions={ae.disc_reconstructions!r} is not one of 'updated', "
-                          "'before_update'")
     if ae.perceptual_weight > 0 and perceptual_loss_from_config(ae.perceptual_loss) is None:
         raise ConfigError('autoencoder.perceptual_weight > 0 needs autoencoder.perceptual_loss (module:function)')
 

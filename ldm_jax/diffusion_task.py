@@ -20,7 +20,7 @@ from gen_runtime.errors import ConfigError
 from gen_runtime.train_state import TrainState
 from gen_runtime.trainer import Initialiser, TrainTask
 from ldm_jax.data import to_model_range
-from ldm_jax.diffusion import LOSSES, PARAMETERIZATIONS, VARIANCES, loss_simple, q_sample, training_target
+from ldm_jax.diffusion import loss_simple, q_sample, training_target
 from ldm_jax.guidance import drop_labels
 from ldm_jax.models import classifier_from_config, unet_from_config
 from ldm_jax.schedule import schedule_from_config
@@ -32,13 +32,6 @@ class DataSpace:
 
     shape: tuple[int, int, int]
     latent: bool
-
-
-def check_diffusion_settings(diffusion: ml_collections.ConfigDict) -> None:
-    """Raises a ConfigError for a parameterisation, variance or loss of `diffusion` that does not exist."""
-    for field, choices in (('parameterization', PARAMETERIZATIONS), ('variance', VARIANCES), ('loss', LOSSES)):
-        if diffusion[field] not in choices:
-            raise ConfigError(f'diffusion.{field}={diffusion[field]!r} is not one of {", ".join(choices)}')
 
 
 def model_input(batch: Batch, scale_factor: jax.Array) -> jax.Array:
@@ -70,7 +63,6 @@ def diffusion_task(config: ml_collections.ConfigDict, batches: TrainBatches, spa
                    scale_factor: float = 1.0) -> TrainTask:
     """The TrainTask of the denoiser (`config.model`, `config.diffusion`)."""
     diffusion = config.diffusion
-    check_diffusion_settings(diffusion)
     unet = unet_from_config(config, space.shape[-1])
     schedule = schedule_from_config(diffusion)
     conditional = config.model.num_classes > 0

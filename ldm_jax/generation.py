@@ -62,8 +62,6 @@ def few_step_timesteps(spacing: str, num_steps: int, alphas_cumprod: np.ndarray,
 def check_sampling(config: ml_collections.ConfigDict) -> None:
     """Raises a ConfigError for sampling settings the trained model cannot honour."""
     sampling = config.sampling
-    if sampling.method not in METHODS:
-        raise ConfigError(f'sampling.method={sampling.method!r} is not one of {", ".join(METHODS)}')
     if sampling.method in SHARED_SOLVERS:
         _check_few_step(config)
     if sampling.guidance_scale != 1.0 and config.diffusion.label_dropout <= 0:
@@ -71,8 +69,6 @@ def check_sampling(config: ml_collections.ConfigDict) -> None:
                           '(diffusion.label_dropout > 0)')
     if sampling.classifier_scale > 0 and not sampling.classifier_workdir:
         raise ConfigError('sampling.classifier_scale > 0 needs sampling.classifier_workdir (a task=classifier run)')
-    if sampling.num_samples < 1:
-        raise ConfigError(f'sampling.num_samples={sampling.num_samples} must be positive')
     parallel.check_batch_size(sampling.batch_size, 'sampling.batch_size')
     if sampling.method == 'ddim':
         with config_terms('sampling', sampling):
@@ -90,8 +86,6 @@ def _check_few_step(config: ml_collections.ConfigDict) -> None:
     if sampling.method == 'dpm_solver_pp' and not 1 <= sampling.order <= min(3, sampling.num_steps):
         raise ConfigError(f'sampling.order={sampling.order} must be 1, 2 or 3 and at most sampling.num_steps='
                           f'{sampling.num_steps} (DPM-Solver++(1), (2M), (3M))')
-    if sampling.rho <= 0:
-        raise ConfigError(f'sampling.rho={sampling.rho} must be positive')
     with config_terms('sampling', {'spacing', 'num_steps'}):
         few_step_timesteps(sampling.spacing, sampling.num_steps, schedule_from_config(config.diffusion).alphas_cumprod,
                            sampling.rho)

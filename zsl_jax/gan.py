@@ -33,19 +33,13 @@ from zsl_jax.models import Discriminator, Generator, make_models
 from zsl_jax.problem import ZslProblem
 
 State = dict[str, Any]
-VARIANTS = ('gazsl', 'cizsl')
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
-    if config.model.variant not in VARIANTS:
-        raise ConfigError(f"model.variant={config.model.variant!r} is not one of 'gazsl', 'cizsl'")
-    if config.cizsl.divergence not in divergences.LEARNED_ORDERS:
-        raise ConfigError(f'cizsl.divergence={config.cizsl.divergence!r} is not one of '
-                          f'{", ".join(divergences.LEARNED_ORDERS)}')
-    if config.loss.critic_steps < 1:
-        raise ConfigError(f'loss.critic_steps={config.loss.critic_steps} must be at least 1')
-    if not 0.0 <= config.cizsl.mix_low <= config.cizsl.mix_high <= 1.0:
-        raise ConfigError('cizsl.mix_low and cizsl.mix_high must satisfy 0 <= low <= high <= 1')
+    """What the domains of the single fields (configs/zsl/base.py) cannot say: the order of the mixing range."""
+    if not config.cizsl.mix_low <= config.cizsl.mix_high:
+        raise ConfigError(f'cizsl.mix_low={config.cizsl.mix_low} must not exceed '
+                          f'cizsl.mix_high={config.cizsl.mix_high}')
 
 
 def draws_per_step(config: ml_collections.ConfigDict) -> int:
