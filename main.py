@@ -15,15 +15,25 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from gen_runtime.errors import Preempted, UserError
-from gen_runtime.modes import modes_help, run_mode
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file, `path.py` or `path.py:variant`; fields can be '
     'overridden with --config.<section>.<field>=<value>.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder of the run: config, checkpoints, metrics, '
                                'samples. Rerunning with the same workdir resumes.')
-_MODE = flags.DEFINE_string('mode', 'train', 'What to do; the modes depend on the config\'s family:\n'
-                            + modes_help())
+HELP_FLAGS = ('--help', '--helpfull', '-h', '-?', '--helpshort')
+
+
+def _mode_help() -> str:
+    """Every family's modes for --help (importing the three families), else a pointer to them."""
+    if not any(arg in HELP_FLAGS for arg in sys.argv):
+        return 'What to do; the modes depend on the config\'s family (python main.py --help lists them).'
+    from gen_runtime.modes import modes_help
+
+    return 'What to do; the modes depend on the config\'s family:\n' + modes_help()
+
+
+_MODE = flags.DEFINE_string('mode', 'train', _mode_help())
 
 OUR_PACKAGES = ('gen_runtime', 'sde_jax', 'ldm_jax', 'zsl_jax')
 EXIT_USER_ERROR = 2
@@ -87,6 +97,8 @@ def main(argv: Sequence[str]) -> None:
     logging.getLogger().setLevel(logging.WARNING)  # libraries (orbax, tfds) only warn
     for package in OUR_PACKAGES:
         logging.getLogger(package).setLevel(logging.INFO)
+    from gen_runtime.modes import run_mode  # jax loads here, after the flags are read
+
     try:
         run_mode(_CONFIG.value, _WORKDIR.value, _MODE.value)
     except Preempted as e:

@@ -172,8 +172,20 @@ def leaf_fields(config: ml_collections.ConfigDict, prefix: str = '') -> dict[str
     return out
 
 
+FAMILIES = ('sde_jax', 'ldm_jax', 'zsl_jax')
+
+
+def check_family(family: str) -> None:
+    """Raises a ConfigError unless `family` names one of the three packages."""
+    if not family:
+        raise ConfigError("the config sets no 'family'; configs must start from a family base file")
+    if family not in FAMILIES:
+        raise ConfigError(f'family {family!r} is not one of {", ".join(FAMILIES)}')
+
+
 def family_domains(family: str) -> Mapping[str, Domain]:
     """The shared table of configs/common.py with the family base's (family 'sde_jax' -> configs/sde/base.py)."""
+    check_family(family)
     common = importlib.import_module('configs.common').DOMAINS
     base = importlib.import_module(f'configs.{family.removesuffix("_jax")}.base').DOMAINS
     return {**common, **base}

@@ -20,17 +20,13 @@ import os
 from collections.abc import Callable, Mapping
 from types import ModuleType
 
-import jax
 import ml_collections
 
 from gen_runtime.config import CONFIG_FILE, bind_workdir, first_missing_folder, forget_refused_start, make_workdir
-from gen_runtime.domains import check_domains, family_domains
+from gen_runtime.domains import FAMILIES, check_domains, check_family, family_domains
 from gen_runtime.errors import ConfigError, UserError
-from gen_runtime.parallel import init_distributed
-from gen_runtime.precision import compute_dtype
 from gen_runtime.workdir_lock import hold_workdir
 
-FAMILIES = ('sde_jax', 'ldm_jax', 'zsl_jax')
 ModeFn = Callable[[ml_collections.ConfigDict, str], None]
 
 
@@ -55,10 +51,7 @@ class Mode:
 
 def family_table(family: str) -> ModuleType:
     """`<family>.modes`, which holds the family's MODES and RUN_INDEPENDENT_FIELDS."""
-    if not family:
-        raise ConfigError("the config sets no 'family'; configs must start from a family base file")
-    if family not in FAMILIES:
-        raise ConfigError(f'family {family!r} is not one of {", ".join(FAMILIES)}')
+    check_family(family)
     return importlib.import_module(f'{family}.modes')
 
 
@@ -78,12 +71,18 @@ def modes_help() -> str:
 
 def run_mode(config: ml_collections.ConfigDict, workdir: str, name: str) -> None:
     """Checks `config` for mode `name` of its family, then runs it on `workdir`, holding the workdir."""
-    table = family_table(config.get('family', ''))
+    check_domains(config, family_domains(config.get('family', '')))
+    # Imported once the fields are in their domains, so that such a refusal comes before jax loads.
+    import jax
+
+    from gen_runtime.parallel import init_distributed
+    from gen_runtime.precision import compute_dtype
+
+    table = family_table(config.family)
     modes = table.MODES
     if name not in modes:
         raise ConfigError(f'unknown --mode {name!r} for family {config.family}; choose one of {", ".join(modes)}')
     mode = modes[name]
-    check_domains(config, family_domains(config.family))
     init_distributed(config.runtime)
     compute_dtype(config.runtime.compute_dtype)
     mode.check(config)
