@@ -2,7 +2,11 @@
 diffusers' PyTorch UNet2DModel of the same architecture and the same weights: one training step (forward,
 L_simple, backward, Adam, parameter EMA) and 50-step DDIM sampling, same batch.
 
-    python -m benchmarks.ldm_unet [--batch 8] [--sample-batch 4] [--repeats 3]
+    python -m benchmarks.ldm_unet [--batch 8] [--sample-batch 4] [--repeats 3] [--tiny] [--out DIR] [--no-readme]
+
+Before timing, both UNets' noise predictions on the same latents and timesteps are checked to agree.
+`--tiny` (CI): width 32, two levels (channel_mult (1, 2), attention at the second) on 16x16x3 latents, batch 2,
+2 DDIM steps, one repeat.
 """
 
 import argparse
@@ -13,7 +17,7 @@ import numpy as np
 import torch
 from diffusers import DDIMScheduler, UNet2DModel
 
-from benchmarks.harness import compare, record
+from benchmarks.harness import compare, merge_checks, parse_arguments, record_from_args, same_network
 from configs.ldm import celebahq_ldm_small
 from gen_runtime.data import ArrayDataset, TrainBatches
 from ldm_jax import convert
@@ -93,30 +97,54 @@ def training_step_pair(config, batch: int, shape: tuple[int, int, int] = SHAPE) 
     return our_train_step, torch_train_step, count, (ours, holder, baseline)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def forward_check(ours, params, baseline: UNet2DModel, batch: int, shape: tuple[int, int, int]) -> dict:
+    """Both UNets' outputs on the same latents and timesteps (eval mode: no dropout)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((batch, *shape)).astype(np.float32)
+    t = np.linspace(0, 999, batch).astype(np.int32)
+    mine = jax.jit(lambda p, v, s: ours.apply({'params': p}, v, s))(params, jnp.asarray(x), jnp.asarray(t))
+    baseline.eval()
+    device = next(baseline.parameters()).device
+    with torch.no_grad():
+        theirs = baseline(torch.from_numpy(x).permute(0, 3, 1, 2).to(device),
+                          torch.from_numpy(t.astype(np.int64)).to(device)).sample.permute(0, 2, 3, 1).cpu().numpy()
+    baseline.train()
+    return same_network(mine, theirs, what='latent UNet outputs')
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--sample-batch', type=int, default=4)
     parser.add_argument('--repeats', type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument('--ddim-steps', type=int, default=DDIM_STEPS)
+    args = parse_arguments(parser, argv)
     config = celebahq_ldm_small.get_config()
-    our_train_step, torch_train_step, count, (ours, holder, baseline) = training_step_pair(config, args.batch)
-    assert count == 5_072_643
+    shape = SHAPE
+    if args.tiny:
+        args.batch, args.sample_batch, args.repeats, args.ddim_steps = 2, 1, 1, 2
+        config.model.model_channels, config.model.channel_mult, shape = 32, (1, 2), (16, 16, 3)
+        config.model.attention_resolutions = (2,)  # attention at the second level, as the small config has
+    our_train_step, torch_train_step, count, (ours, holder, baseline) = training_step_pair(config, args.batch, shape)
+    assert args.tiny or count == 5_072_643
     params = holder['state'].params
+    check = forward_check(ours, params, baseline, 2, shape)
     schedule = schedule_from_config(config.diffusion)
+    warmup = 0 if args.tiny else 1
     train = compare(f'training step (batch {args.batch})', our_train_step, torch_train_step, repeats=args.repeats,
-                    unit='examples', work_per_call=args.batch,
-                    details={'parameters': count, 'batch': args.batch, 'latent_shape': SHAPE})
+                    warmup=warmup, unit='examples', work_per_call=args.batch,
+                    details={'parameters': count, 'batch': args.batch, 'latent_shape': shape,
+                             'same_network': merge_checks(check)})
 
-    # 50-step DDIM sampling (eta = 0), uniform spacing, as latent diffusion samples
-    steps = ddim_timesteps('uniform', DDIM_STEPS, 1000)
+    # DDIM sampling (eta = 0, 50 steps), uniform spacing, as latent diffusion samples
+    steps = ddim_timesteps('uniform', args.ddim_steps, 1000)
 
     @jax.jit
     def our_sampler(params, rng):
         def denoise(x, t):
             return split_prediction('eps', schedule, x, t, ours.apply({'params': params}, x, t))
 
-        x_T = jax.random.normal(rng, (args.sample_batch, *SHAPE))
+        x_T = jax.random.normal(rng, (args.sample_batch, *shape))
         return ddim_sample(denoise, schedule, x_T, rng, steps, eta=0.0)
 
     scheduler = DDIMScheduler(num_train_timesteps=1000, beta_start=0.0015, beta_end=0.0195,
@@ -126,20 +154,23 @@ def main() -> None:
 
     @torch.no_grad()
     def torch_sampler():
-        scheduler.set_timesteps(DDIM_STEPS)
-        x = torch.randn(args.sample_batch, 3, *SHAPE[:2])
+        scheduler.set_timesteps(args.ddim_steps)
+        x = torch.randn(args.sample_batch, 3, *shape[:2])
         for t in scheduler.timesteps:
             x = scheduler.step(baseline(x, t).sample, t, x).prev_sample
         return x
 
-    sample = compare(f'DDIM {DDIM_STEPS} steps (batch {args.sample_batch})',
+    sample = compare(f'DDIM {args.ddim_steps} steps (batch {args.sample_batch})',
                      lambda: our_sampler(params, jax.random.key(1)), torch_sampler, repeats=args.repeats,
-                     unit='images', work_per_call=args.sample_batch,
-                     details={'parameters': count, 'batch': args.sample_batch, 'ddim_steps': DDIM_STEPS})
+                     warmup=warmup, unit='images', work_per_call=args.sample_batch,
+                     details={'parameters': count, 'batch': args.sample_batch, 'ddim_steps': args.ddim_steps,
+                              'same_network': merge_checks(check)})
     command = (f'python -m benchmarks.ldm_unet --batch {args.batch} --sample-batch {args.sample_batch} '
                f'--repeats {args.repeats}')
-    record('ldm_unet', [train, sample], command)
+    record_from_args('ldm_unet', [train, sample], command, args)
 
 
 if __name__ == '__main__':
-    main()
+    import sys
+
+    main(sys.argv[1:])

@@ -11,7 +11,7 @@ original's draw is replaced by it). Images: the first CIFAR-10 test images, dequ
 JAXGEN_DATA_ROOT is set, else uniform noise. Reports wall time, NFE and bits/dim of each.
 
     python -m benchmarks.sde_likelihood_original /path/to/score_sde_pytorch [--batch 8] [--tol 1e-5]
-        [--variant ''|deep|subvp|subvp_deep] [--nf 128]
+        [--variant ''|deep|subvp|subvp_deep] [--nf 128] [--out DIR] [--no-readme]
 
 torch 2.13 CPU must be installed (the baseline only; the library never imports it).
 """
@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.harness import compare, record
+from benchmarks.harness import compare, parse_arguments, record_from_args
 from benchmarks.sde_likelihood import EPS, images
 from configs.sde import cifar10_ddpmpp_continuous
 from gen_runtime import trainer
@@ -77,7 +77,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument('--tol', type=float, default=1e-5)
     parser.add_argument('--variant', default='', choices=cifar10_ddpmpp_continuous.VARIANTS)
     parser.add_argument('--nf', type=int, default=128, help='width (the paper: 128)')
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, argv)
     import torch
 
     orig = load_original(args.checkout.resolve())
@@ -134,8 +134,8 @@ def main(argv: list[str]) -> None:
     result.update(stats)
     print(f"NFE: ours {stats['ours_nfe']} (max over examples), original {stats['original_nfe']}; bits/dim: ours "
           f"{stats['ours_bpd']:.4f}, original {stats['original_bpd']:.4f}")
-    record('sde_likelihood_original', [result],
-           ' '.join(['python -m benchmarks.sde_likelihood_original', '<score_sde_pytorch>', *argv[1:]]))
+    record_from_args('sde_likelihood_original', [result],
+                     ' '.join(['python -m benchmarks.sde_likelihood_original', '<score_sde_pytorch>', *argv[1:]]), args)
 
 
 if __name__ == '__main__':

@@ -29,7 +29,8 @@ class TorchTutorialUNet(nn.Module):
         self.out = nn.Conv2d(2 * c1, 1, 3, padding=2)
         widths = (c1, c2, c3, c4, c3, c2, c1)
         self.dense = nn.ModuleList([nn.Linear(embed_dim, w) for w in widths])
-        groups = (4, 32, 32, 32, 32, 32, 4)
+        # sde_jax.models.tutorial_unet._groups: 4 groups at the encoder's first level, else min(32, width)
+        groups = (4, *(min(32, w) for w in widths[1:]))
         self.norms = nn.ModuleList([nn.GroupNorm(g, w, eps=1e-6) for g, w in zip(groups, widths, strict=True)])
 
     def forward(self, x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -106,3 +107,41 @@ def euler_maruyama(model: TorchTutorialUNet, sde: TorchVESDE, shape: tuple, num_
         g = sde.diffusion(t)[:, None, None, None]
         x = x + g**2 * score * dt + g * math.sqrt(dt) * torch.randn(shape, generator=generator, device=device)
     return x
+
+
+class TorchDSMTrainer:
+    """One training step of the tutorial U-Net as sde_jax takes it (sde_jax.losses.dsm_loss with weighting
+    'sigma2', then gen_runtime.train_state.TrainState.apply_gradients): t ~ U(eps, 1), x_t = x + std(t) z,
+    loss = batch mean of 1/2 sum (net(x_t, log sigma(t)) - z)^2 (or the mean over dimensions), one Adam step
+    (no clipping, constant rate), then the parameter EMA (with its (1 + t) / (10 + t) warm-up if asked)."""
+
+    def __init__(self, model: nn.Module, sde: TorchVESDE, *, lr: float, betas: tuple[float, float], adam_eps: float,
+                 ema_rate: float, ema_warmup: bool, loss_eps: float = 1e-5, reduce_mean: bool = False) -> None:
+        self.model, self.sde, self.loss_eps, self.reduce_mean = model.train(), sde, loss_eps, reduce_mean
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(self.params, lr=lr, betas=betas, eps=adam_eps)
+        self.ema = [p.detach().clone() for p in self.params]
+        self.ema_rate, self.ema_warmup, self.step_count = ema_rate, ema_warmup, 0
+
+    def loss(self, x: torch.Tensor, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The DSM loss at given times t (B,) and noise z (NCHW)."""
+        x_t = x + self.sde.std(t)[:, None, None, None] * z
+        residual = (self.model(x_t, torch.log(self.sde.sigma(t))).float() - z) ** 2
+        per_example = residual.mean((1, 2, 3)) if self.reduce_mean else 0.5 * residual.sum((1, 2, 3))
+        return per_example.mean()
+
+    def step(self, x: torch.Tensor, generator: torch.Generator) -> float:
+        t = self.loss_eps + (1.0 - self.loss_eps) * torch.rand(x.shape[0], generator=generator, device=x.device)
+        z = torch.randn(x.shape, generator=generator, device=x.device)
+        loss = self.loss(x, t, z)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        decay = self.ema_rate
+        if self.ema_warmup:
+            decay = min(decay, (1.0 + self.step_count) / (10.0 + self.step_count))
+        self.step_count += 1
+        with torch.no_grad():
+            torch._foreach_mul_(self.ema, decay)
+            torch._foreach_add_(self.ema, [p.detach() for p in self.params], alpha=1.0 - decay)
+        return loss.item()

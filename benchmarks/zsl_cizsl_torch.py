@@ -79,6 +79,22 @@ class TorchCizsl:
         self.opt_o = torch.optim.Adam([self.orders], lr=1e-4, betas=(0.5, 0.999))
         self._perm, self._cursor = self.rng.permutation(len(labels)), 0
 
+    def load_flax_params(self, generator: dict, discriminator: dict, orders=None) -> 'TorchCizsl':
+        """Copies zsl_jax's player parameters ((in, out) kernels) into the torch players, so both sides start
+        from the same weights; the optimiser states stay fresh (as ours at step 0)."""
+        def copy(module: nn.Linear, params: dict) -> None:
+            module.weight.copy_(torch.from_numpy(np.array(params['kernel'], np.float32).T))
+            module.bias.copy_(torch.from_numpy(np.array(params['bias'], np.float32)))
+
+        with torch.no_grad():
+            for name in ('text_reduction', 'hidden', 'out'):
+                copy(getattr(self.g, name), generator[name])
+            for name in ('shared', 'critic', 'classifier'):
+                copy(getattr(self.d, name), discriminator[name])
+            if orders is not None:
+                self.orders.copy_(torch.from_numpy(np.array(orders, np.float32)))
+        return self
+
     def draw(self):
         """The next batch of the epoch permutation (a new permutation when it runs out)."""
         if self._cursor + self.batch_size > len(self._perm):
