@@ -3,7 +3,9 @@ the same device (scripts/device_check.sh runs it).
 
     python -m benchmarks.device_suite --out DIR [--tiny] [--repeats 3]
 
-Rows (ours with runtime.compute_dtype float32 and bfloat16; PyTorch in float32 and under bf16 autocast):
+Rows (ours with runtime.compute_dtype float32 and bfloat16; PyTorch in float32 and under bf16 autocast, each
+both eager and with its networks under `torch.compile` (nn.Module.compile(): what a PyTorch user would pick
+today), so each row has two ratios, PyTorch eager / ours and PyTorch compiled / ours):
 - DDPM++ cont. (configs/sde/cifar10_ddpmpp_continuous.py) training step at batch 128, 32x32: ours only (no
   PyTorch DDPM++ here; the score_sde_pytorch code is not imported).
 - The ~5M latent UNet (configs/ldm/celebahq_ldm_small.py) training step at batch 128 on 64x64x3 latents,
@@ -13,7 +15,11 @@ Rows (ours with runtime.compute_dtype float32 and bfloat16; PyTorch in float32 a
   and DPM-Solver++ (2M) 20 steps of the same network (ours only: the few-step row to read against EM).
 - Bits/dim through the probability-flow ODE (rtol = atol = 1e-5, batch 128) against the original's host-side
   scipy RK45 (benchmarks/sde_likelihood.py; float32 only).
-`--tiny` shrinks every size so the whole suite runs on a CPU in about a minute (the CI check of the script).
+`--tiny` shrinks every size so the whole suite runs on a CPU in a few minutes (the CI check of the script).
+torch.compile needs a working Inductor (a C++ compiler on a CPU, Triton on a GPU): where it fails, the row keeps
+its eager figures and says why in `compiled_note` and under the table; `--no-compile` skips it. On a CPU Inductor
+takes minutes per network, so the CI check (`--tiny` in scripts/device_check.sh) passes `--compile-backend
+aot_eager`: the same capture (dynamo, AOTAutograd) without Inductor's code generation.
 Writes DIR/device_suite.json and DIR/device_suite.md; never touches the README.
 """
 
@@ -31,10 +37,11 @@ import jax
 import numpy as np
 import torch
 
-from benchmarks.harness import compare, jax_sync, machine
+from benchmarks.harness import jax_sync, machine, torch_sync
 from gen_runtime.config import load_config_file
 
 DTYPES = ('float32', 'bfloat16')
+COMPILE = {'enabled': True, 'backend': 'inductor'}  # main's --no-compile and --compile-backend set these
 
 
 def torch_device() -> str:
@@ -56,18 +63,78 @@ def on_torch_device(fn: Callable[[], Any], dtype: str) -> Callable[[], Any]:
     return run
 
 
+def _timed(fn: Callable[[], Any], sync: Callable[[Any], Any]) -> float:
+    start = time.perf_counter()
+    sync(fn())
+    return time.perf_counter() - start
+
+
+NO_COMPILED = {'compiled_median_s': None, 'compiled_speedup': None, 'compiled_first_call_s': None,
+               'compiled_note': None}
+
+
 def ours_only(name: str, fn: Callable[[], Any], repeats: int, unit: str, work: float) -> dict:
     """A row without a PyTorch baseline: the first call (compile) and the median of `repeats` calls."""
-    def timed() -> float:
-        start = time.perf_counter()
-        jax_sync(fn())
-        return time.perf_counter() - start
-
-    first = timed()
-    times = [timed() for _ in range(repeats)]
+    first = _timed(fn, jax_sync)
+    times = [_timed(fn, jax_sync) for _ in range(repeats)]
     median = statistics.median(times)
-    return {'name': name, 'ours_median_s': median, 'baseline_median_s': None, 'speedup': None,
-            'ours_per_s': work / median, 'unit': unit, 'ours_first_call_s': first, 'ours_all_s': times}
+    return {'name': name, 'ours_median_s': median, 'baseline': None, 'baseline_median_s': None, 'speedup': None,
+            'ours_per_s': work / median, 'unit': unit, 'ours_first_call_s': first, 'ours_all_s': times,
+            **NO_COMPILED}
+
+
+COMPILED_SCOPE = ('CIZSL: torch.compile wraps the generator only: the critic\'s gradient penalty differentiates '
+                  'through it twice (create_graph=True), which compiled backward graphs refuse.')
+
+
+def compile_options() -> dict:
+    return {'backend': COMPILE['backend']}
+
+
+def _failure(e: BaseException) -> str:
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    return f'{type(e).__name__}: {lines[0][:200] if lines else ""}'.rstrip(': ')
+
+
+def compare_torch(name: str, ours: Callable[[], Any], eager: Callable[[], Any],
+                  compiled: Callable[[], Callable[[], Any]] | None, dtype: str, *, repeats: int, unit: str,
+                  work_per_call: float = 1.0, details: dict | None = None) -> dict:
+    """Ours against PyTorch eager and, where `compiled` builds it (a fresh baseline whose networks are under
+    torch.compile), PyTorch compiled; both on the torch device under `dtype`'s autocast. The first call of
+    each compiling side is timed apart (jit / Inductor compile), one more call of each warms up, then the
+    sides alternate `repeats` times. A torch.compile that fails (no C++ compiler, an unsupported op) leaves
+    the eager figures and a one-line `compiled_note`."""
+    eager = on_torch_device(eager, dtype)
+    first = _timed(ours, jax_sync)
+    _timed(ours, jax_sync)
+    _timed(eager, torch_sync)
+    sides = {'ours': (ours, jax_sync), 'eager': (eager, torch_sync)}
+    row = {'name': name, 'baseline': 'PyTorch', **NO_COMPILED, **(details or {})}
+    if compiled is None or not COMPILE['enabled']:
+        row['compiled_note'] = 'torch.compile not run (--no-compile)' if compiled is not None else None
+    else:
+        try:
+            with torch.device(torch_device()):
+                fn = on_torch_device(compiled(), dtype)
+            row['compiled_first_call_s'] = _timed(fn, torch_sync)
+            _timed(fn, torch_sync)
+            sides['compiled'] = (fn, torch_sync)
+        except Exception as e:  # noqa: BLE001 - any failure of torch.compile leaves the eager baseline
+            row['compiled_note'] = f'torch.compile failed: {_failure(e)}'
+            print(f'{name} [{dtype}]: {row["compiled_note"]}', flush=True)
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    for _ in range(repeats):
+        for side, (fn, sync) in sides.items():
+            times[side].append(_timed(fn, sync))
+    median = {side: statistics.median(t) for side, t in times.items()}
+    row.update({'ours_median_s': median['ours'], 'baseline_median_s': median['eager'],
+                'speedup': median['eager'] / median['ours'], 'ours_per_s': work_per_call / median['ours'],
+                'baseline_per_s': work_per_call / median['eager'], 'unit': unit, 'ours_first_call_s': first,
+                'repeats': repeats, 'ours_all_s': times['ours'], 'baseline_all_s': times['eager']})
+    if 'compiled' in median:
+        row.update({'compiled_median_s': median['compiled'], 'compiled_speedup': median['compiled'] / median['ours'],
+                    'compiled_all_s': times['compiled']})
+    return row
 
 
 def _config(path: str, dtype: str, **overrides: Any) -> Any:
@@ -117,9 +184,15 @@ def latent_unet_training(dtype: str, tiny: bool, repeats: int) -> dict:
         config.model.channel_mult = (1, 2)
     with torch.device(torch_device()):
         ours, theirs, count, _ = training_step_pair(config, batch, shape)
-    return compare(f'latent UNet ({count / 1e6:.1f}M) training step, batch {batch}, {shape[0]}x{shape[1]}x3', ours,
-                   on_torch_device(theirs, dtype), repeats=repeats, unit='examples', work_per_call=batch,
-                   details={'parameters': count})
+
+    def compiled() -> Callable[[], Any]:
+        _, step, _, (_, _, unet) = training_step_pair(config, batch, shape)  # a second, same-seeded baseline
+        unet.compile(**compile_options())
+        return step
+
+    return compare_torch(f'latent UNet ({count / 1e6:.1f}M) training step, batch {batch}, {shape[0]}x{shape[1]}x3',
+                         ours, theirs, compiled, dtype, repeats=repeats, unit='examples', work_per_call=batch,
+                         details={'parameters': count})
 
 
 def cizsl_iterations(dtype: str, tiny: bool, repeats: int) -> dict:
@@ -143,13 +216,20 @@ def cizsl_iterations(dtype: str, tiny: bool, repeats: int) -> dict:
         holder['step'] += 1
         return metrics['loss']
 
+    def baseline() -> TorchCizsl:
+        return TorchCizsl(problem.train_features, problem.train_labels, problem.seen_text,
+                          batch_size=config.training.batch_size, hidden=config.model.hidden_dim,
+                          reduced=config.model.text_reduction_dim, creativity_weight=config.cizsl.creativity_weight)
+
+    def compiled() -> Callable[[], Any]:
+        players = baseline()
+        players.g.compile(**compile_options())  # the critic stays eager: see COMPILED_SCOPE
+        return players.step
+
     with torch.device(torch_device()):
-        baseline = TorchCizsl(problem.train_features, problem.train_labels, problem.seen_text,
-                              batch_size=config.training.batch_size, hidden=config.model.hidden_dim,
-                              reduced=config.model.text_reduction_dim,
-                              creativity_weight=config.cizsl.creativity_weight)
-    return compare(f'CIZSL iteration, batch {config.training.batch_size}, hidden {config.model.hidden_dim}', ours,
-                   on_torch_device(baseline.step, dtype), repeats=repeats, unit='iterations')
+        eager = baseline()
+    return compare_torch(f'CIZSL iteration, batch {config.training.batch_size}, hidden {config.model.hidden_dim}',
+                         ours, eager.step, compiled, dtype, repeats=repeats, unit='iterations')
 
 
 def _tutorial(dtype: str, tiny: bool) -> tuple[Any, dict, int]:
@@ -169,14 +249,20 @@ def euler_maruyama_sampling(dtype: str, tiny: bool, repeats: int) -> dict:
                                        predictor=get_predictor('euler_maruyama'), corrector=get_corrector('none', 0, 0),
                                        num_steps=steps, eps=eps, denoise_last=False))
     device = torch_device()
-    model = load_flax_params(TorchTutorialUNet(), jax.device_get(params)).to(device)
     torch_sde = TorchVESDE(exp.sde.sigma_min, exp.sde.sigma_max)
-    generator = torch.Generator(device=device).manual_seed(0)
+
+    def baseline(compile_model: bool = False) -> Callable[[], Any]:
+        model = load_flax_params(TorchTutorialUNet(), jax.device_get(params)).to(device)
+        if compile_model:
+            model.compile(**compile_options())
+        generator = torch.Generator(device=device).manual_seed(0)
+        return lambda: euler_maruyama(model, torch_sde, (batch, 1, 28, 28), steps, eps, generator)
+
     counter = iter(range(10**6))
-    return compare(f'Euler-Maruyama {steps} steps, tutorial U-Net, batch {batch}',
-                   lambda: sample(jax.random.key(next(counter))),
-                   on_torch_device(lambda: euler_maruyama(model, torch_sde, (batch, 1, 28, 28), steps, eps, generator),
-                                   dtype), repeats=repeats, unit='samples', work_per_call=batch)
+    return compare_torch(f'Euler-Maruyama {steps} steps, tutorial U-Net, batch {batch}',
+                         lambda: sample(jax.random.key(next(counter))), baseline(),
+                         functools.partial(baseline, compile_model=True), dtype, repeats=repeats, unit='samples',
+                         work_per_call=batch)
 
 
 def dpm_solver_sampling(dtype: str, tiny: bool, repeats: int) -> dict:
@@ -205,8 +291,18 @@ def likelihood(dtype: str, tiny: bool, repeats: int) -> dict:
     name = f'bits/dim, probability-flow ODE, rtol=atol={tol:g}, tutorial U-Net, batch {batch}'
     if dtype != 'float32':
         return ours_only(name, lambda: ours(params), repeats, 'images', batch)
-    return compare(name, lambda: ours(params), lambda: scipy_log_likelihood(exp, params, np.asarray(x), probes, tol),
-                   repeats=repeats, baseline_sync=lambda r: r, unit='images', work_per_call=batch)
+    first = _timed(lambda: ours(params), jax_sync)
+    theirs = functools.partial(scipy_log_likelihood, exp, params, np.asarray(x), probes, tol)
+    _timed(theirs, lambda r: r)
+    ours_t, theirs_t = [], []
+    for _ in range(repeats):
+        ours_t.append(_timed(lambda: ours(params), jax_sync))
+        theirs_t.append(_timed(theirs, lambda r: r))
+    mine, base = statistics.median(ours_t), statistics.median(theirs_t)
+    return {'name': name, 'baseline': 'scipy RK45 (host)', 'ours_median_s': mine, 'baseline_median_s': base,
+            'speedup': base / mine, 'ours_per_s': batch / mine, 'baseline_per_s': batch / base, 'unit': 'images',
+            'ours_first_call_s': first, 'repeats': repeats, 'ours_all_s': ours_t, 'baseline_all_s': theirs_t,
+            **NO_COMPILED}
 
 
 CASES = (ddpmpp_training, latent_unet_training, cizsl_iterations, euler_maruyama_sampling, dpm_solver_sampling,
@@ -214,15 +310,32 @@ CASES = (ddpmpp_training, latent_unet_training, cizsl_iterations, euler_maruyama
 
 
 def markdown(rows: list[dict], about: dict) -> str:
-    lines = ['| benchmark | dtype | ours (median) | PyTorch (median) | PyTorch time / ours | ours first call |',
-             '|---|---|---|---|---|---|']
+    lines = ['| benchmark | dtype | ours (median) | PyTorch eager (median) | eager / ours | PyTorch torch.compile '
+             '(median) | compiled / ours | ours first call | compiled first call |',
+             '|---|---|---|---|---|---|---|---|---|']
+    notes = []
     for r in rows:
-        theirs = (f"{r['baseline_median_s']:.4g} s" if r['baseline_median_s'] is not None else 'none')
-        ratio = f"{r['speedup']:.2f}x" if r['speedup'] is not None else '-'
+        theirs, ratio = 'none', '-'
+        if r['baseline_median_s'] is not None:
+            theirs = f"{r['baseline_median_s']:.4g} s" + (' (scipy, host)' if r['baseline'] != 'PyTorch' else '')
+            ratio = f"{r['speedup']:.2f}x"
+        compiled, compiled_ratio, compiled_first = '-', '-', '-'
+        if r['compiled_median_s'] is not None:
+            compiled, compiled_ratio = f"{r['compiled_median_s']:.4g} s", f"{r['compiled_speedup']:.2f}x"
+            compiled_first = f"{r['compiled_first_call_s']:.3g} s"
+        elif r['compiled_note']:
+            compiled = f'not timed ({len(notes) + 1})'
+            notes.append(f"({len(notes) + 1}) {r['name']} [{r['dtype']}]: {r['compiled_note']}")
         lines.append(f"| {r['name']} | {r['dtype']} | {r['ours_median_s']:.4g} s ({r['ours_per_s']:.4g} "
-                     f"{r['unit']}/s) | {theirs} | {ratio} | {r['ours_first_call_s']:.3g} s |")
-    lines += ['', f"Measured {about['date']} on {about['jax_devices']} (torch on {about['torch_device']}) with "
-              f"`{about['command']}`."]
+                     f"{r['unit']}/s) | {theirs} | {ratio} | {compiled} | {compiled_ratio} | "
+                     f"{r['ours_first_call_s']:.3g} s | {compiled_first} |")
+    lines += [''] + ([*notes, ''] if notes else [])
+    lines += ['Ratios are PyTorch time / ours (> 1: ours is faster). PyTorch runs under bf16 autocast in the bfloat16 '
+              f"rows; torch.compile (backend {about.get('compile_backend', 'inductor')}, default mode) wraps its "
+              'networks (nn.Module.compile()); the loop, loss and optimiser step around them stay eager. '
+              + COMPILED_SCOPE, '',
+              f"Measured {about['date']} on {about['jax_devices']} (torch {about.get('torch_version', '')} on "
+              f"{about['torch_device']}) with `{about['command']}`."]
     return '\n'.join(lines)
 
 
@@ -231,8 +344,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument('--out', required=True, help='folder for device_suite.json and device_suite.md')
     parser.add_argument('--tiny', action='store_true', help='CPU sizes (the CI check of the script)')
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--no-compile', action='store_true', help='time PyTorch eager only (no torch.compile)')
+    parser.add_argument('--compile-backend', default='inductor',
+                        help='torch.compile backend (aot_eager: the capture without code generation, fast on a CPU)')
     args = parser.parse_args(argv)
+    COMPILE.update(enabled=not args.no_compile, backend=args.compile_backend)
     os.makedirs(args.out, exist_ok=True)
+    about = {**machine(), 'torch_device': torch_device(), 'torch_version': torch.__version__,
+             'compile_backend': COMPILE['backend'] if COMPILE['enabled'] else 'none',
+             'date': time.strftime('%Y-%m-%d'),
+             'command': 'python -m benchmarks.device_suite ' + ' '.join(argv if argv is not None else [])}
     rows = []
     for case in CASES:
         for dtype in DTYPES:
@@ -240,18 +361,22 @@ def main(argv: list[str] | None = None) -> None:
             row = case(dtype, args.tiny, args.repeats)
             row['dtype'], row['case_wall_s'] = dtype, time.perf_counter() - start
             rows.append(row)
-            print(f"{row['name']} [{dtype}]: ours {row['ours_median_s']:.4g} s, PyTorch "
-                  f"{row['baseline_median_s'] if row['baseline_median_s'] is not None else 'none'} "
+            print(f"{row['name']} [{dtype}]: ours {row['ours_median_s']:.4g} s, PyTorch eager "
+                  f"{row['baseline_median_s'] if row['baseline_median_s'] is not None else 'none'}, compiled "
+                  f"{row['compiled_median_s'] if row['compiled_median_s'] is not None else 'none'} "
                   f"({row['case_wall_s']:.0f} s in all)", flush=True)
-    about = {**machine(), 'torch_device': torch_device(), 'date': time.strftime('%Y-%m-%d'),
-             'command': 'python -m benchmarks.device_suite ' + ' '.join(argv if argv is not None else [])}
-    with open(os.path.join(args.out, 'device_suite.json'), 'w') as f:
-        json.dump({'machine': about, 'results': rows}, f, indent=2)
-    table = markdown(rows, about)
-    with open(os.path.join(args.out, 'device_suite.md'), 'w') as f:
-        f.write(table + '\n')
+            table = write(args.out, rows, about)  # after every row: a run stopped at its time limit keeps them
     print(table)
 
+
+def write(out: str, rows: list[dict], about: dict) -> str:
+    """DIR/device_suite.json and DIR/device_suite.md of the rows so far; returns the table."""
+    with open(os.path.join(out, 'device_suite.json'), 'w') as f:
+        json.dump({'machine': about, 'results': rows}, f, indent=2)
+    table = markdown(rows, about)
+    with open(os.path.join(out, 'device_suite.md'), 'w') as f:
+        f.write(table + '\n')
+    return table
 
 if __name__ == '__main__':
     import sys

@@ -86,7 +86,11 @@ class TfdsDataset:
     levels = 256
 
     def __init__(self, name: str, split: str, data_dir: str | None, image_size: int) -> None:
-        import tensorflow_datasets as tfds  # the optional `tfds` extra
+        try:
+            import tensorflow_datasets as tfds  # imported only here: most runs (and GPU images) lack it
+        except ImportError as e:
+            raise DataError(f'tfds data set {name!r} needs the tensorflow-datasets package, which is not installed '
+                            "(pip install tensorflow-datasets, or '.[tfds]' to prepare data sets)") from e
 
         try:
             self._source = tfds.data_source(name, split=split, data_dir=data_dir or None)

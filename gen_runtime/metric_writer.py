@@ -1,11 +1,13 @@
 """Metric logging: one JSON object per line in `metrics.jsonl`, and TensorBoard event files."""
 
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping
 
 METRICS_FILE = 'metrics.jsonl'
+log = logging.getLogger(__name__)
 
 
 class MetricWriter:
@@ -19,9 +21,14 @@ class MetricWriter:
             os.makedirs(workdir, exist_ok=True)
             if tensorboard:
                 # Imported here: tensorboardX imports torch where it is installed (1.3 s of every start).
-                from tensorboardX import SummaryWriter
-
-                self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+                try:
+                    from tensorboardX import SummaryWriter
+                except ImportError:
+                    # An image without it (a GPU machine that installs nothing) still trains; say so once.
+                    log.warning('tensorboardX is not installed: metrics go to %s only (pip install tensorboardX, '
+                                'or runtime.tensorboard=False to silence this)', self.path)
+                else:
+                    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
 
     def truncate_after(self, step: int) -> None:
         """Drops lines logged after `step`: a resumed run rewrites what the killed one had logged."""

@@ -41,7 +41,11 @@ def family_neighbour_rate(features: np.ndarray, names: list[str]) -> float:
 
 def read_article(path: str) -> list[str]:
     """The non-empty sentences of one article workbook."""
-    import openpyxl
+    try:
+        import openpyxl
+    except ImportError as e:
+        raise DataError(f'reading the article workbook {path} needs openpyxl, which is not installed '
+                        '(pip install openpyxl)') from e
 
     try:
         workbook = openpyxl.load_workbook(path, read_only=True)

@@ -38,7 +38,11 @@ def check_analyzer(porter_mode: str, stop_word_stage: str) -> None:
 
 def make_analyzer(porter_mode: str, stop_word_stage: str) -> Callable[[str], list[str]]:
     """text -> list of stemmed terms."""
-    from nltk.stem.porter import PorterStemmer
+    try:
+        from nltk.stem.porter import PorterStemmer
+    except ImportError as e:
+        raise ConfigError('the TF-IDF text features stem words with nltk, which is not installed '
+                          '(pip install nltk)') from e
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     check_analyzer(porter_mode, stop_word_stage)
