@@ -2,14 +2,18 @@
 
 The fixtures under fixtures/score_sde_pytorch/ were written by running yang-song/score_sde_pytorch
 (fixtures/make_score_sde_pytorch_fixtures.py, which names every setting): a tiny NCSN++ (VE) and
-DDPM++ (VP, sub-VP) with random weights, saved by the original `save_checkpoint` layout, and what the
-original's `get_score_fn`, `get_ode_sampler` and `get_likelihood_fn` computed from them.
+DDPM++ (VP, sub-VP) with random weights, trained three steps by the original's own step function with
+learning-rate warm-up and saved by its own `save_checkpoint`, and what the original's `get_score_fn`,
+`get_ode_sampler` and `get_likelihood_fn` computed from them. The warm-up leaves a numpy float64
+learning rate in the saved optimizer state, as every checkpoint of a real run has; VE and sub-VP were
+written under numpy 2 (`numpy._core`), VP under numpy 1 (`numpy.core`).
 """
 
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import jax
@@ -19,10 +23,12 @@ import pytest
 
 from configs.sde import cifar10_ddpmpp_continuous, cifar10_ncsnpp_continuous
 from gen_runtime import trainer
+from gen_runtime.torch_archive import load_archive
 from sde_jax.experiment import make_experiment
 from sde_jax.likelihood import bits_per_dim, ode_log_likelihood
 from sde_jax.ode import ode_sample
 from sde_jax.weights import import_weights
+from tests.conftest import run_python
 
 FIXTURES = Path(__file__).parent / 'fixtures' / 'score_sde_pytorch'
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,8 +95,69 @@ def imported(request, tmp_path_factory):
     assert step == 0
     with open(os.path.join(workdir, 'import.json')) as f:
         record = json.load(f)
-    assert record['layout'] == 'score_sde_pytorch' and record['original_step'] == 2
+    assert record['layout'] == 'score_sde_pytorch' and record['original_step'] == int(ref['saved_step']) == 3
     return name, ref, exp, state
+
+
+# The module path of numpy's scalar reconstructor in a pickle, by numpy major version.
+SCALAR_GLOBAL = {'1': b'cnumpy.core.multiarray\nscalar\n', '2': b'cnumpy._core.multiarray\nscalar\n'}
+
+
+def pickled_object(name: str) -> bytes:
+    with zipfile.ZipFile(FIXTURES / name / 'checkpoint_1.pth') as archive:
+        (pkl,) = [n for n in archive.namelist() if n.endswith('/data.pkl')]
+        return archive.read(pkl)
+
+
+def test_the_fixtures_hold_the_warm_up_learning_rate_in_both_numpy_spellings():
+    """What issue 22 was about: a checkpoint written after training steps with warm-up has its learning rate
+    pickled as a numpy scalar, named after the numpy that wrote it. The fixtures cover both names."""
+    majors = set()
+    for name in sorted(OURS):
+        ref, _ = reference(name)
+        major = str(ref['numpy_version']).split('.')[0]
+        majors.add(major)
+        data = pickled_object(name)
+        assert SCALAR_GLOBAL[major] in data and b'cnumpy\ndtype\n' in data, name
+        assert SCALAR_GLOBAL[{'1': '2', '2': '1'}[major]] not in data, name
+    assert majors == {'1', '2'}
+
+
+@pytest.mark.parametrize('name', sorted(OURS))
+def test_the_optimizer_state_is_read_with_its_numpy_learning_rate(name):
+    """The whole file reads: the optimizer state's learning rate is the numpy float64 the original left there
+    (lr x min(step / warmup, 1) of its last step), its Adam moments are arrays, and the step is the saved one."""
+    ref, _ = reference(name)
+    saved = load_archive(str(FIXTURES / name / 'checkpoint_1.pth'))
+    assert saved['step'] == int(ref['saved_step']) == 3
+    (group,) = saved['optimizer']['param_groups']
+    assert type(group['lr']) is np.float64 and group['lr'] == ref['optimizer_lr'] == 6e-2 * np.minimum(2 / 4, 1.0)
+    assert ref['optimizer_lr'].dtype == np.float64
+    assert group['betas'] == (0.9, 0.999) and group['eps'] == 1e-8
+    # Adam keeps moments, and the EMA shadows, of the trained parameters only (not VE's fixed Fourier W),
+    # both in model.parameters() order.
+    moments, shadow = saved['optimizer']['state'], saved['ema']['shadow_params']
+    assert saved['ema']['num_updates'] == 3 and len(moments) == len(shadow) >= len(group['params']) - 1
+    for index, parameter in zip(sorted(moments), shadow, strict=True):
+        assert moments[index]['exp_avg'].shape == moments[index]['exp_avg_sq'].shape == parameter.shape
+        assert float(moments[index]['step']) == 3
+
+
+@pytest.mark.parametrize('name', ['ve', 'vp'])
+def test_main_imports_the_after_training_checkpoint(name, tmp_path):
+    """`main.py --mode import_weights` on a checkpoint of each numpy spelling (ve: numpy 2, vp: numpy 1)."""
+    ref, original = reference(name)
+    config = 'cifar10_ncsnpp_continuous' if name == 've' else 'cifar10_ddpmpp_continuous'
+    m = original['model']
+    workdir = tmp_path / 'run'
+    run_python(['main.py', '--config', f'configs/sde/{config}.py', '--workdir', str(workdir), '--mode',
+                'import_weights', f'--config.weights.path={FIXTURES / name / "checkpoint_1.pth"}',
+                f'--config.data.image_size={original["data"]["image_size"]}', f'--config.model.nf={m["nf"]}',
+                f'--config.model.ch_mult=({",".join(map(str, m["ch_mult"]))})',
+                f'--config.model.num_res_blocks={m["num_res_blocks"]}',
+                f'--config.model.attn_resolutions=({m["attn_resolutions"][0]},)'])
+    record = json.loads((workdir / 'import.json').read_text())
+    assert record['layout'] == 'score_sde_pytorch' and record['original_step'] == int(ref['saved_step'])
 
 
 def close(ours: np.ndarray, theirs: np.ndarray) -> float:
@@ -211,5 +278,5 @@ def test_a_config_that_does_not_match_the_checkpoint_is_refused_in_one_line(tmp_
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith('error: checkpoint parameter all_modules.') and 'shape' in last, last
     assert 'Traceback' not in result.stderr
-    assert sorted(os.listdir(workdir)) == ['config.json']
+    assert not workdir.exists()  # a refused start leaves nothing behind, not even the workdir it named
 

@@ -16,6 +16,7 @@ import pytest
 from configs.zsl import synthetic
 from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.modes import run_mode
+from gen_runtime.torch_archive import load_archive
 from gen_runtime.trainer import load_trained_state
 from zsl_jax import gan
 from zsl_jax.data import load_problem
@@ -43,6 +44,16 @@ def config_for(name: str, **model):
 def ref() -> dict:
     with np.load(FIXTURES / 'reference.npz') as f:
         return {k: f[k] for k in f.files}
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_the_checkpoints_hold_what_the_training_scripts_save(name):
+    """The originals save state dicts and plain Python values only (no optimizer state, no numpy value), so the
+    numpy that ran the training does not change the file (see the fixture script)."""
+    saved = load_archive(str(FIXTURES / f'{name}.tar'))
+    assert sorted(saved) == ['it', 'log', 'random_seed', 'state_dict_D', 'state_dict_G']
+    assert type(saved['it']) is int and type(saved['random_seed']) is int and type(saved['log']) is str
+    assert all(isinstance(v, np.ndarray) for k in ('state_dict_G', 'state_dict_D') for v in saved[k].values())
 
 
 @pytest.mark.parametrize('name', sorted(CASES))
