@@ -211,6 +211,15 @@ BAD_INPUTS = {
     'empty channel multipliers': (LDM, ['--config.model.channel_mult=()'], r'model.channel_mult=\(\) is not'),
     'negative gradient penalty': (ZSL, ['--config.loss.gp_weight=-10'], 'loss.gp_weight=-10.0 is not'),
     'zero knn': (ZSL, ['--mode=eval', '--config.eval.knn=0'], 'eval.knn=0 is not an integer >= 1'),
+    # importers: a config that differs from what the file fixes (tests/*/test_import_config_checks.py: all five)
+    'CompVis UNet under DDPM embedding': ('configs/ldm/cifar10_ddpm.py', [
+        '--mode=import_weights', '--config.weights.path={repo}/tests/ldm/fixtures/compvis/unet_heads.ckpt',
+        '--config.model.model_channels=32', '--config.model.channel_mult=(1,2)', '--config.model.num_res_blocks=1'],
+        r'a latent-diffusion \(CompVis\) checkpoint has model.flip_sin_to_cos=True, .* where this config has False'),
+    'GAZSL checkpoint of another width': (ZSL, [
+        '--mode=import_weights', '--config.eval.protocol=best_on_test',
+        '--config.weights.path={repo}/tests/zsl/fixtures/original_checkpoints/gbu.tar'],
+        'the checkpoint has model.text_reduction_dim=0 where this config has 16'),
     # a refused command on a new workdir leaves no workdir behind
     'sample on a new workdir': (SDE, ['--mode=sample', '--workdir={tmp}/fresh'], 'no checkpoint in .*fresh; train'),
     'missing data on a new workdir': (SDE, ['--config.data.source=npz', '--config.data.path={tmp}/none.npz',
@@ -247,7 +256,7 @@ def test_bad_input_is_one_line_and_leaves_the_workdir_alone(tmp_path, case):
     overridden = {arg.split('=')[0] for arg in extra}
     small = [arg for arg in SMALL.get(config, []) if arg.split('=')[0] not in overridden]
     command = ['main.py', '--config', config.format(tmp=tmp_path), '--workdir', str(tmp_path / 'run'),
-               *small, *(arg.format(tmp=tmp_path) for arg in extra)]
+               *small, *(arg.format(tmp=tmp_path, repo=REPO) for arg in extra)]
     proc = run_python(command, check=False)
     assert re.search(message, one_line_error(proc)), proc.stderr[-2000:]
     assert _tree(tmp_path) == before  # not even the refused run's config.json, nor a new workdir, is left
