@@ -4,10 +4,11 @@ A family declares its modes in `<family>/modes.py` as `MODES: dict[str, Mode]`, 
 may change between invocations on one workdir besides the shared ones as `RUN_INDEPENDENT_FIELDS` (e.g. its
 sampling section; see gen_runtime.config.bind_workdir). `run_mode` does what every
 mode needs, in this order, so that a mistake is refused before any work and before the workdir changes:
-1. the mode exists (else the family's modes are listed);
-2. every field is in its domain (gen_runtime.domains: the DOMAINS of the config base files), then
-   `Mode.check(config)`: every setting the mode will read, through the family's own checks (sampling,
-   evaluation and data settings included, so that nothing is refused after hours of training);
+1. every field is in its domain (gen_runtime.domains: the DOMAINS of the config base files), before jax
+   and the family load;
+2. the mode exists (else the family's modes are listed), then `Mode.check(config)`: every setting the
+   mode will read, through the family's own checks (sampling, evaluation and data settings included, so
+   that nothing is refused after hours of training);
 3. the workdir is created (refusing a file), locked for the run's whole life (gen_runtime.workdir_lock)
    and tied to the config (gen_runtime.config.bind_workdir);
 4. `Mode.run(config, workdir)`, which writes its results as gen_runtime.outputs lays them out.
@@ -87,7 +88,7 @@ def run_mode(config: ml_collections.ConfigDict, workdir: str, name: str) -> None
     compute_dtype(config.runtime.compute_dtype)
     mode.check(config)
     created = first_missing_folder(workdir)
-    entries_before = set() if created else set(os.listdir(workdir)) if os.path.isdir(workdir) else set()
+    entries_before = set(os.listdir(workdir)) if os.path.isdir(workdir) else set()
     make_workdir(workdir)
     chief = jax.process_index() == 0
     new_run = not os.path.exists(os.path.join(workdir, CONFIG_FILE))

@@ -8,6 +8,7 @@ import ml_collections
 
 from configs import common
 from gen_runtime.domains import (
+    ANY_REAL,
     BOOL,
     COUNT,
     NON_NEGATIVE,
@@ -19,7 +20,6 @@ from gen_runtime.domains import (
     UNIT_OPEN,
     Int,
     OneOf,
-    Real,
     Text,
     TupleOf,
 )
@@ -237,7 +237,7 @@ DOMAINS = {
     'model.norm_eps': POSITIVE,
     'model.norm_groups': POSITIVE_INT,
     'model.flip_sin_to_cos': BOOL,
-    'model.freq_shift': Real(),
+    'model.freq_shift': ANY_REAL,
     'model.num_classes': COUNT,
     'diffusion.num_timesteps': Int(2),
     'diffusion.schedule': OneOf('linear', 'sqrt_linear', 'cosine'),

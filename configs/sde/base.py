@@ -9,6 +9,7 @@ import ml_collections
 
 from configs import common
 from gen_runtime.domains import (
+    ANY_REAL,
     BOOL,
     COUNT,
     NON_NEGATIVE,
@@ -20,7 +21,6 @@ from gen_runtime.domains import (
     UNIT_OPEN,
     Int,
     OneOf,
-    Real,
     Text,
     TupleOf,
 )
@@ -183,7 +183,7 @@ DOMAINS = {
     'model.embedding_type': OneOf('fourier', 'positional'),
     'model.resblock_type': OneOf('biggan', 'ddpm'),
     'model.fir': BOOL,
-    'model.fir_kernel': TupleOf(Real(), min_len=1),
+    'model.fir_kernel': TupleOf(ANY_REAL, min_len=1),
     'model.skip_rescale': BOOL,
     'model.progressive': OneOf('none', 'output_skip', 'residual'),
     'model.progressive_input': OneOf('none', 'input_skip', 'residual'),

@@ -4,6 +4,7 @@ import ml_collections
 
 from configs import common
 from gen_runtime.domains import (
+    ANY_REAL,
     BOOL,
     COUNT,
     NON_NEGATIVE,
@@ -208,8 +209,8 @@ DOMAINS = {
     'eval.samples_per_class': POSITIVE_INT,
     'eval.knn': POSITIVE_INT,
     'eval.chunk': POSITIVE_INT,
-    'eval.gzsl_lambda_min': Real(),
-    'eval.gzsl_lambda_max': Real(),
+    'eval.gzsl_lambda_min': ANY_REAL,
+    'eval.gzsl_lambda_max': ANY_REAL,
     'eval.gzsl_lambda_step': POSITIVE,
     'eval.gbu': BOOL,
     'text.articles_dir': TEXT,
