@@ -96,9 +96,11 @@ class TupleOf(Domain):
     max_len: int | None = None
 
     def describe(self) -> str:
-        length = f'at least {self.min_len} ' if self.max_len is None else (
-            f'{self.min_len} ' if self.min_len == self.max_len else f'{self.min_len} to {self.max_len} ')
-        return f'a tuple of {length}items, each {self.item.describe()}'.replace('of 0 items', 'of items')
+        if self.max_len is None:
+            length = f'at least {self.min_len} ' if self.min_len else ''
+        else:
+            length = f'{self.min_len} ' if self.min_len == self.max_len else f'{self.min_len} to {self.max_len} '
+        return f'a tuple of {length}items, each {self.item.describe()}'
 
     def contains(self, value: Any) -> bool:
         return (isinstance(value, (tuple, list)) and len(value) >= self.min_len
