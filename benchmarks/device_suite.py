@@ -1,7 +1,8 @@
 """The benchmarks at accelerator sizes in one run, float32 and bfloat16, ours against the PyTorch baselines on
 the same device (scripts/device_check.sh runs it).
 
-    python -m benchmarks.device_suite --out DIR [--tiny] [--repeats 3]
+    python -m benchmarks.device_suite --out DIR [--tiny] [--repeats 3] [--cases euler_maruyama,latent_unet,...]
+    python -m benchmarks.device_suite --readme RUN1/device_suite.json [RUN2/device_suite.json ...]
 
 Rows (ours with runtime.compute_dtype float32 and bfloat16; PyTorch in float32 and under bf16 autocast, each
 both eager and with its networks under `torch.compile` (nn.Module.compile(): what a PyTorch user would pick
@@ -37,7 +38,7 @@ import jax
 import numpy as np
 import torch
 
-from benchmarks.harness import jax_sync, machine, torch_sync
+from benchmarks.harness import jax_sync, machine, machine_line, replace_readme_table, torch_sync
 from gen_runtime.config import load_config_file
 
 DTYPES = ('float32', 'bfloat16')
@@ -305,11 +306,15 @@ def likelihood(dtype: str, tiny: bool, repeats: int) -> dict:
             **NO_COMPILED}
 
 
-CASES = (ddpmpp_training, latent_unet_training, cizsl_iterations, euler_maruyama_sampling, dpm_solver_sampling,
-         likelihood)
+# In the order they run: the rows with a PyTorch baseline first, the DDPM++ step (ours only; its XLA compile
+# takes 70-90 s on an H200) last, so that a run stopped at its time limit has the comparisons.
+CASES = {'euler_maruyama': euler_maruyama_sampling, 'dpm_solver': dpm_solver_sampling,
+         'latent_unet': latent_unet_training, 'cizsl': cizsl_iterations, 'likelihood': likelihood,
+         'ddpmpp': ddpmpp_training}
 
 
-def markdown(rows: list[dict], about: dict) -> str:
+def markdown(rows: list[dict], about: dict, runs: list[dict] | None = None) -> str:
+    """The table of `rows`; its last line names the machine and the command (one line per run in `runs`)."""
     lines = ['| benchmark | dtype | ours (median) | PyTorch eager (median) | eager / ours | PyTorch torch.compile '
              '(median) | compiled / ours | ours first call | compiled first call |',
              '|---|---|---|---|---|---|---|---|---|']
@@ -323,6 +328,8 @@ def markdown(rows: list[dict], about: dict) -> str:
         if r['compiled_median_s'] is not None:
             compiled, compiled_ratio = f"{r['compiled_median_s']:.4g} s", f"{r['compiled_speedup']:.2f}x"
             compiled_first = f"{r['compiled_first_call_s']:.3g} s"
+        elif r['compiled_note'] and r['compiled_note'].endswith('(--no-compile)'):
+            compiled = 'not run'
         elif r['compiled_note']:
             compiled = f'not timed ({len(notes) + 1})'
             notes.append(f"({len(notes) + 1}) {r['name']} [{r['dtype']}]: {r['compiled_note']}")
@@ -331,23 +338,35 @@ def markdown(rows: list[dict], about: dict) -> str:
                      f"{r['ours_first_call_s']:.3g} s | {compiled_first} |")
     lines += [''] + ([*notes, ''] if notes else [])
     lines += ['Ratios are PyTorch time / ours (> 1: ours is faster). PyTorch runs under bf16 autocast in the bfloat16 '
-              f"rows; torch.compile (backend {about.get('compile_backend', 'inductor')}, default mode) wraps its "
+              'rows; torch.compile (default mode; Inductor unless the command names another backend) wraps its '
               'networks (nn.Module.compile()); the loop, loss and optimiser step around them stay eager. '
               + COMPILED_SCOPE, '',
-              f"Measured {about['date']} on {about['jax_devices']} (torch {about.get('torch_version', '')} on "
-              f"{about['torch_device']}) with `{about['command']}`."]
+              *'\n\n'.join(machine_line(run, run['date'], run['command']) for run in (runs or [about])).split('\n')]
     return '\n'.join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--out', required=True, help='folder for device_suite.json and device_suite.md')
+    parser.add_argument('--out', help='folder for device_suite.json and device_suite.md (required unless --readme)')
     parser.add_argument('--tiny', action='store_true', help='CPU sizes (the CI check of the script)')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--no-compile', action='store_true', help='time PyTorch eager only (no torch.compile)')
     parser.add_argument('--compile-backend', default='inductor',
                         help='torch.compile backend (aot_eager: the capture without code generation, fast on a CPU)')
+    parser.add_argument('--cases', default=','.join(CASES), help=f'comma-separated rows to run (default all: '
+                        f'{",".join(CASES)})')
+    parser.add_argument('--readme', nargs='+', metavar='JSON', help="only rewrite README.md's device table from "
+                        'these device_suite.json files (runs of parts of the suite, in order); runs nothing')
     args = parser.parse_args(argv)
+    if args.readme:
+        readme_table(args.readme)
+        return
+    if not args.out:
+        parser.error('--out is required (where device_suite.json and device_suite.md go)')
+    cases = [c for c in args.cases.split(',') if c]
+    unknown = sorted(set(cases) - set(CASES))
+    if unknown or not cases:
+        parser.error(f'unknown cases {unknown}; known: {", ".join(CASES)}')
     COMPILE.update(enabled=not args.no_compile, backend=args.compile_backend)
     os.makedirs(args.out, exist_ok=True)
     about = {**machine(), 'torch_device': torch_device(), 'torch_version': torch.__version__,
@@ -355,10 +374,10 @@ def main(argv: list[str] | None = None) -> None:
              'date': time.strftime('%Y-%m-%d'),
              'command': 'python -m benchmarks.device_suite ' + ' '.join(argv if argv is not None else [])}
     rows = []
-    for case in CASES:
+    for case in cases:
         for dtype in DTYPES:
             start = time.perf_counter()
-            row = case(dtype, args.tiny, args.repeats)
+            row = CASES[case](dtype, args.tiny, args.repeats)
             row['dtype'], row['case_wall_s'] = dtype, time.perf_counter() - start
             rows.append(row)
             print(f"{row['name']} [{dtype}]: ours {row['ours_median_s']:.4g} s, PyTorch eager "
@@ -376,6 +395,21 @@ def write(out: str, rows: list[dict], about: dict) -> str:
     table = markdown(rows, about)
     with open(os.path.join(out, 'device_suite.md'), 'w') as f:
         f.write(table + '\n')
+    return table
+
+
+def readme_table(paths: list[str]) -> str:
+    """README.md's `device_suite` table from the rows of several runs' device_suite.json, one footer line each."""
+    rows, runs = [], []
+    for path in paths:
+        with open(path) as f:
+            payload = json.load(f)
+        rows += payload['results']
+        runs.append(payload['machine'])
+    table = markdown(rows, runs[0], runs)
+    if not replace_readme_table('device_suite', table):
+        raise SystemExit('error: README.md has no <!-- bench:device_suite --> markers')
+    print(table)
     return table
 
 if __name__ == '__main__':

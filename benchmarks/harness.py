@@ -255,13 +255,21 @@ def record(name: str, results: list[dict], command: str, update_readme: bool = T
     table += '\n\n' + machine_line(payload['machine'], payload['date'], command)
     with open(os.path.join(results_dir, f'{name}.md'), 'w') as f:
         f.write(table + '\n')
-    if update_readme and os.path.exists(README):
-        with open(README) as f:
-            text = f.read()
-        pattern = re.compile(rf'(<!-- bench:{re.escape(name)} -->\n).*?(<!-- /bench:{re.escape(name)} -->)', re.S)
-        if pattern.search(text):
-            text = pattern.sub(lambda m: m.group(1) + table + '\n' + m.group(2), text)
-            with open(README, 'w') as f:
-                f.write(text)
+    if update_readme:
+        replace_readme_table(name, table)
     print(table)
     return table
+
+
+def replace_readme_table(name: str, table: str, readme: str = README) -> bool:
+    """Puts `table` between README's `<!-- bench:NAME -->` markers; False where the file or the markers are absent."""
+    if not os.path.exists(readme):
+        return False
+    with open(readme) as f:
+        text = f.read()
+    pattern = re.compile(rf'(<!-- bench:{re.escape(name)} -->\n).*?(<!-- /bench:{re.escape(name)} -->)', re.S)
+    if not pattern.search(text):
+        return False
+    with open(readme, 'w') as f:
+        f.write(pattern.sub(lambda m: m.group(1) + table + '\n' + m.group(2), text))
+    return True

@@ -56,7 +56,9 @@ def gradient_check(exp, params, trainer: TorchDSMTrainer, x: np.ndarray) -> dict
         same_network(grads['Conv_4']['bias'], bias_grad, what='output bias gradient'))
 
 
-def tutorial_training(batch: int, repeats: int, warmup: int) -> dict:
+def training_pair(batch: int) -> tuple:
+    """(ours, theirs, same-network record, parameter count): one training step each of the tutorial U-Net
+    (ours: the library's loss under jit with TrainState.apply_gradients; theirs: TorchDSMTrainer.step)."""
     exp, params, torch_model, forward_check, _ = tutorial_pair(batch)
     config = exp.config
     optim = config.optim
@@ -86,11 +88,17 @@ def tutorial_training(batch: int, repeats: int, warmup: int) -> dict:
         holder['step'] += 1
         return loss
 
+    ours.lower = lambda: update.lower(holder['state'], x_jax, jax.random.key(0))  # for benchmarks.profile_ops
     x_torch = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
     generator = torch.Generator().manual_seed(0)
     count = sum(v.size for v in jax.tree.leaves(params))
-    return compare(f'training step, tutorial U-Net, batch {batch}', ours, lambda: trainer.step(x_torch, generator),
-                   repeats=repeats, warmup=warmup, unit='examples', work_per_call=batch,
+    return ours, lambda: trainer.step(x_torch, generator), check, count
+
+
+def tutorial_training(batch: int, repeats: int, warmup: int) -> dict:
+    ours, theirs, check, count = training_pair(batch)
+    return compare(f'training step, tutorial U-Net, batch {batch}', ours, theirs, repeats=repeats, warmup=warmup,
+                   unit='examples', work_per_call=batch,
                    details={'same_network': check, 'parameters': count, 'batch': batch,
                             'torch_threads': torch.get_num_threads()})
 

@@ -71,3 +71,51 @@ def test_tiny_benchmark_ran_checked_and_recorded(tiny_run, name):
 
 def test_sde_likelihood_original_is_skipped_without_a_checkout(tiny_run):
     assert tiny_run[1]['sde_likelihood_original'] == 'skipped'
+
+
+def test_profile_ops_splits_both_sides_time_into_the_same_categories(tmp_path):
+    """benchmarks.profile_ops at tiny size: ours per HLO instruction and PyTorch per aten operator, each
+    grouped, with convolutions found on both sides of a forward pass and of a training step."""
+    from benchmarks import profile_ops
+
+    rows = profile_ops.main(['--tiny', '--cases', 'tutorial_forward,tutorial_training', '--out', str(tmp_path)])
+    assert [r['name'].split(',')[0] for r in rows] == ['tutorial U-Net forward', 'tutorial U-Net training step']
+    assert rows[0]['same_network']['passed'] is True
+    for row in rows:
+        assert row['flops'] > 0 and row['ours_wall_s'] > 0 and row['theirs_wall_s'] > 0
+        for side in ('ours', 'theirs'):
+            assert set(row[f'{side}_categories_s']) == set(profile_ops.CATEGORIES)
+            assert row[f'{side}_categories_s']['convolution'] > 0
+    saved = json.loads((tmp_path / 'profile_ops.json').read_text())
+    assert '--tiny' in saved['command'] and (tmp_path / 'profile_ops.md').read_text().count('| ours (XLA) |') == 2
+
+
+def test_hlo_categories_name_what_each_instruction_does():
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks.profile_ops import hlo_categories
+
+    def f(x, w):
+        y = jax.lax.conv_general_dilated(x, w, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+        return jnp.concatenate([y, x], -1).mean(), jnp.exp(x) * 2 + 1
+
+    x, w = jnp.ones((2, 8, 8, 4)), jnp.ones((3, 3, 4, 4))
+    found = set(hlo_categories(jax.jit(f).lower(x, w).compile().as_text()).values())
+    assert {'convolution', 'normalisation and reductions', 'elementwise'} <= found
+
+
+def test_device_suite_table_names_every_run(tmp_path):
+    from benchmarks import device_suite
+
+    row = {'name': 'r', 'dtype': 'float32', 'ours_median_s': 1.0, 'ours_per_s': 1.0, 'unit': 'x',
+           'baseline_median_s': 2.0, 'baseline': 'PyTorch', 'speedup': 2.0, 'ours_first_call_s': 3.0,
+           **device_suite.NO_COMPILED}
+    runs = [{**harness.machine(), 'date': '2026-12-04', 'command': f'run {i}'} for i in (1, 2)]
+    table = device_suite.markdown([row, row], runs[0], runs)
+    assert table.count('| r | float32 |') == 2 and '`run 1`' in table and '`run 2`' in table
+    readme = tmp_path / 'README.md'
+    readme.write_text('a\n<!-- bench:device_suite -->\nold\n<!-- /bench:device_suite -->\nb\n')
+    assert harness.replace_readme_table('device_suite', table, str(readme))
+    assert 'old' not in readme.read_text() and '`run 2`' in readme.read_text()
+    assert not harness.replace_readme_table('absent', table, str(readme))
