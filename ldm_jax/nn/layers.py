@@ -15,14 +15,16 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gen_runtime.group_norm import GroupNorm
+
 # torch's default init for conv/linear weights is kaiming-uniform with a=sqrt(5), i.e. U(+-1/sqrt(fan_in)).
 torch_default_init = nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in', 'uniform')
 
 
-def group_norm(eps: float, name: str, groups: int = 32, dtype: Any = jnp.float32) -> nn.GroupNorm:
+def group_norm(eps: float, name: str, groups: int = 32, dtype: Any = jnp.float32) -> GroupNorm:
     """GroupNorm with `groups` groups (32 in the originals) and the exact (two-pass) variance, as torch
     computes it; its statistics are float32 whatever `dtype` (the output's) is."""
-    return nn.GroupNorm(num_groups=groups, epsilon=eps, use_fast_variance=False, dtype=dtype, name=name)
+    return GroupNorm(num_groups=groups, epsilon=eps, use_fast_variance=False, dtype=dtype, name=name)
 
 
 def conv(features: int, kernel: int, name: str, stride: int = 1, padding: tuple | str = 'SAME',

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gen_runtime.group_norm import GroupNorm
 from sde_jax.models import fir
 
 
@@ -36,9 +37,9 @@ def nin(features: int, init_scale: float = 0.1, dtype: Any = jnp.float32) -> nn.
     return nn.Dense(features, kernel_init=default_init(init_scale), dtype=dtype)
 
 
-def group_norm(channels: int, dtype: Any = jnp.float32) -> nn.GroupNorm:
+def group_norm(channels: int, dtype: Any = jnp.float32) -> GroupNorm:
     """GroupNorm whose statistics are float32 whatever `dtype` (the output's) is."""
-    return nn.GroupNorm(num_groups=min(channels // 4, 32), epsilon=1e-6, dtype=dtype)
+    return GroupNorm(num_groups=min(channels // 4, 32), epsilon=1e-6, dtype=dtype)
 
 
 def skip_sum(x: jax.Array, h: jax.Array, rescale: bool) -> jax.Array:

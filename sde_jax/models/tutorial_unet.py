@@ -19,6 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gen_runtime.group_norm import GroupNorm
 from sde_jax.models.embeddings import GaussianFourierProjection
 
 # Per level of the tutorial's 28x28 geometry: convolution stride, and the output padding of the
@@ -100,14 +101,14 @@ class TutorialUNet(nn.Module):
             stride = (1 if level == 0 else 2) if self.same_padding else TUTORIAL_STRIDES[level]
             h = nn.Conv(ch, (3, 3), strides=stride, padding='SAME' if self.same_padding else 'VALID',
                         use_bias=False, dtype=self.dtype)(h)
-            h = act(nn.GroupNorm(_groups(level, ch, decoder=False), dtype=self.dtype)(time_bias(h)))
+            h = act(GroupNorm(_groups(level, ch, decoder=False), dtype=self.dtype)(time_bias(h)))
             skips.append(h)
         skips.pop()
         for level in range(levels - 1, 0, -1):
             if level < levels - 1:
                 h = jnp.concatenate([h, skips.pop()], axis=-1)
             h = self._up(h, self.channels[level - 1], level)
-            h = act(nn.GroupNorm(_groups(level - 1, self.channels[level - 1], decoder=True),
+            h = act(GroupNorm(_groups(level - 1, self.channels[level - 1], decoder=True),
                                  dtype=self.dtype)(time_bias(h)))
         h = jnp.concatenate([h, skips.pop()], axis=-1)
         # A stride-1 transposed convolution is a convolution with full padding (kernel flipped).

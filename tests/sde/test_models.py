@@ -8,6 +8,7 @@ import pytest
 from scipy.signal import convolve2d
 
 from gen_runtime.config import load_config_file
+from gen_runtime.group_norm import GroupNorm
 from sde_jax.experiment import make_experiment
 from sde_jax.models import count_params, fir
 from sde_jax.models.ncsnpp import NCSNpp
@@ -66,7 +67,7 @@ def test_tutorial_unet_group_norms_have_the_tutorials_group_counts():
     seen = []
 
     def record(next_fun, args, kwargs, context):
-        if isinstance(context.module, nn.GroupNorm):
+        if isinstance(context.module, GroupNorm):
             seen.append((context.module.num_groups, args[0].shape[-1]))
         return next_fun(*args, **kwargs)
 
