@@ -261,8 +261,10 @@ def record(name: str, results: list[dict], command: str, update_readme: bool = T
     return table
 
 
-def replace_readme_table(name: str, table: str, readme: str = README) -> bool:
-    """Puts `table` between README's `<!-- bench:NAME -->` markers; False where the file or the markers are absent."""
+def replace_readme_table(name: str, table: str, readme: str | None = None) -> bool:
+    """Puts `table` between README's `<!-- bench:NAME -->` markers (of README.md unless `readme` is given); False
+    where the file or the markers are absent."""
+    readme = readme or README
     if not os.path.exists(readme):
         return False
     with open(readme) as f:

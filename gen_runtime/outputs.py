@@ -10,6 +10,9 @@ import json
 import os
 
 import jax
+import numpy as np
+
+from gen_runtime.images import save_image_grid
 
 
 def is_chief() -> bool:
@@ -25,11 +28,25 @@ def results_dir(workdir: str, mode: str, step: int) -> str:
     return path
 
 
-def write_json(path: str, payload: dict) -> None:
-    """Writes `payload` as indented JSON, atomically (a temporary file renamed), on process 0 only."""
+def write_json(path: str, payload: dict, echo: bool = False) -> None:
+    """Writes `payload` as indented JSON, atomically (a temporary file renamed), on process 0 only; `echo` also
+    prints it as one line (a mode's printed summary)."""
+    if echo:
+        print(json.dumps(payload))
     if not is_chief():
         return
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
         json.dump(payload, f, indent=2, sort_keys=True)
     os.replace(tmp, path)
+
+
+def write_samples(out: str, images: np.ndarray, **arrays: np.ndarray) -> dict:
+    """Every family's sample files, on process 0: `samples.png` (a grid of the first 256 images, NHWC in [0, 1])
+    and `samples.npz` (`images` as uint8, rounded to nearest, and any `arrays` such as labels).
+    Returns {'grid': path, 'npz': path} (empty on other processes)."""
+    if not is_chief():
+        return {}
+    npz = os.path.join(out, 'samples.npz')
+    np.savez_compressed(npz, images=np.floor(np.clip(images, 0.0, 1.0) * 255 + 0.5).astype(np.uint8), **arrays)
+    return {'grid': save_image_grid(images[:256], os.path.join(out, 'samples.png')), 'npz': npz}

@@ -1,7 +1,5 @@
 """The train state: parameters, optimiser state, step and an EMA of the parameters."""
 
-from typing import Any
-
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -9,8 +7,7 @@ import ml_collections
 import optax
 
 from gen_runtime.optim import make_optimizer
-
-PyTree = Any
+from gen_runtime.pytree import PyTree
 
 
 class TrainState(flax.struct.PyTreeNode):

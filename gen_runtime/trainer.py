@@ -27,10 +27,10 @@ from gen_runtime.config import CHECKPOINTS_FOLDER
 from gen_runtime.data import Batch, prefetch_to_devices
 from gen_runtime.errors import CheckpointError, ConfigError, NonFiniteError, Preempted
 from gen_runtime.metric_writer import MetricWriter
+from gen_runtime.pytree import PyTree
 from gen_runtime.rng import stream
 
 log = logging.getLogger(__name__)
-PyTree = Any
 CHECKPOINT_DIR = CHECKPOINTS_FOLDER
 STEP_LOOPS = ('auto', 'scan', 'host')
 

@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from gen_runtime.errors import CheckpointError
+from gen_runtime.pytree import PyTree
 
 StateDict = Mapping[str, Any]
-PyTree = Any
 
 LDM_UNET_PREFIX = 'model.diffusion_model.'
 LDM_EMA_PREFIX = 'model_ema.diffusion_model'

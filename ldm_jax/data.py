@@ -10,7 +10,6 @@ in `<workdir>/latents/`.
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import ml_collections
@@ -22,10 +21,10 @@ from gen_runtime import parallel
 from gen_runtime.config import resolve_data_path
 from gen_runtime.data import IMAGE_SUFFIXES, ArrayDataset, Batch, Dataset, device_eval_batches, image_preprocessor
 from gen_runtime.errors import ConfigError, DataError
+from gen_runtime.pytree import PyTree
 
 log = logging.getLogger(__name__)
 LATENT_DIR = 'latents'
-PyTree = Any
 
 
 def to_model_range(images: jax.Array) -> jax.Array:

@@ -1,7 +1,5 @@
 """Evaluations over a data split: the diffusion model's variational bound and the autoencoder's reconstructions."""
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -10,14 +8,13 @@ import numpy as np
 from gen_runtime import parallel
 from gen_runtime.data import Batch, Dataset, device_eval_batches
 from gen_runtime.errors import DataError
+from gen_runtime.pytree import PyTree
 from ldm_jax.data import to_model_range, unit_preprocessor
 from ldm_jax.diffusion import split_prediction, vlb_bpd
 from ldm_jax.nn.autoencoder import VQModel
 from ldm_jax.nn.quantizer import usage_from_counts
 from ldm_jax.nn.unet import UNet
 from ldm_jax.schedule import schedule_from_config
-
-PyTree = Any
 
 
 def _masked_means(parts: list[dict[str, np.ndarray]], masks: list[np.ndarray]) -> dict[str, float]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from gen_runtime import few_step, parallel
 from gen_runtime.errors import ConfigError, config_terms
+from gen_runtime.pytree import PyTree
 from gen_runtime.trainer import load_trained_state
 from ldm_jax.data import to_unit_range
 from ldm_jax.diffusion import eps_to_x0, split_prediction
@@ -25,9 +26,6 @@ from ldm_jax.models import unet_from_config
 from ldm_jax.pretrained import data_space, load_classifier, load_first_stage
 from ldm_jax.samplers import ddim_sample, ddim_timesteps, ddpm_sample
 from ldm_jax.schedule import Schedule, schedule_from_config
-
-PyTree = Any
-
 
 # ldm's own DDIM (CompVis's, x_0 clipping and all) and DDPM, and two of the shared few-step solvers.
 SHARED_SOLVERS = ('dpm_solver_pp', 'heun')

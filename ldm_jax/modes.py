@@ -28,7 +28,7 @@ from gen_runtime.data import TrainBatches, first_examples, load_dataset
 from gen_runtime.errors import DataError
 from gen_runtime.images import save_image_grid
 from gen_runtime.modes import Mode
-from gen_runtime.outputs import is_chief, results_dir, write_json
+from gen_runtime.outputs import results_dir, write_json, write_samples
 from gen_runtime.rng import stream
 from ldm_jax import checks
 from ldm_jax.autoencoder_task import autoencoder_initialiser, autoencoder_task
@@ -50,11 +50,6 @@ from ldm_jax.pretrained import data_space, load_first_stage
 from ldm_jax.weights import import_autoencoder, import_unet
 
 log = logging.getLogger(__name__)
-
-
-def _write_json(path: str, values: dict) -> None:
-    write_json(path, values)
-    print(json.dumps(values))
 
 
 def _check_labels(config: ml_collections.ConfigDict, dataset: object, classes: int) -> None:
@@ -109,7 +104,7 @@ def reconstruct(config: ml_collections.ConfigDict, workdir: str) -> None:
     out = results_dir(workdir, 'reconstruct', step)
     pairs = np.stack([originals, recs], axis=1).reshape(-1, *originals.shape[1:])
     save_image_grid(pairs, os.path.join(out, 'originals_and_reconstructions.png'), ncols=8)
-    _write_json(os.path.join(out, 'metrics.json'), {'step': step, **metrics})
+    write_json(os.path.join(out, 'metrics.json'), {'step': step, **metrics}, echo=True)
 
 
 def sample(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -118,10 +113,7 @@ def sample(config: ml_collections.ConfigDict, workdir: str) -> None:
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     out = results_dir(workdir, 'sample', sampler.step)
-    if is_chief():
-        save_image_grid(images[:256], os.path.join(out, 'samples.png'))
-        np.savez_compressed(os.path.join(out, 'samples.npz'), images=np.round(images * 255).astype(np.uint8),
-                            labels=labels)
+    write_samples(out, images, labels=labels)
     print(f'{len(images)} samples of step {sampler.step} in {out}')
 
 
@@ -141,7 +133,8 @@ def likelihood(config: ml_collections.ConfigDict, workdir: str) -> None:
     dataset = first_examples(load_dataset(config, config.data.eval_split), config.likelihood.max_examples)
     results = likelihood_of_split(config, unet_from_config(config, space.shape[-1]), params, dataset,
                                   stream(config.seed, 'likelihood'))
-    _write_json(os.path.join(results_dir(workdir, 'likelihood', step), 'likelihood.json'), {'step': step, **results})
+    write_json(os.path.join(results_dir(workdir, 'likelihood', step), 'likelihood.json'), {'step': step, **results},
+               echo=True)
 
 
 def memorization(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -162,12 +155,12 @@ def memorization(config: ml_collections.ConfigDict, workdir: str) -> None:
     out = results_dir(workdir, 'memorization', step)
     pairs = np.stack([samples, train[nearest]], axis=1).reshape(-1, *samples.shape[1:])
     save_image_grid(pairs[:64], os.path.join(out, 'samples_and_nearest_training_images.png'), ncols=8)
-    _write_json(os.path.join(out, 'memorization.json'), {
+    write_json(os.path.join(out, 'memorization.json'), {
         'samples': len(samples), 'training_images': len(train),
         'sample_to_nearest_training_psnr_mean': float(np.mean(psnr)),
         'sample_to_nearest_training_psnr_median': float(np.median(psnr)),
         'training_to_nearest_other_training_psnr_mean': float(np.mean(train_psnr)),
-        'distinct_training_images_matched': int(len(np.unique(nearest)))})
+        'distinct_training_images_matched': int(len(np.unique(nearest)))}, echo=True)
 
 
 def preprocess(config: ml_collections.ConfigDict, workdir: str) -> None:

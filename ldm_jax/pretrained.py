@@ -7,13 +7,13 @@ weights were trained with, and restored from that run's newest readable checkpoi
 import dataclasses
 import json
 import os
-from typing import Any
 
 import jax
 import ml_collections
 
 from gen_runtime.config import CONFIG_FILE, flatten
 from gen_runtime.errors import ConfigError
+from gen_runtime.pytree import PyTree
 from gen_runtime.trainer import load_trained_state
 from ldm_jax.autoencoder_task import autoencoder_initialiser
 from ldm_jax.data import image_shape
@@ -27,7 +27,6 @@ SHARED_WITH_CLASSIFIER = ('diffusion.num_timesteps', 'diffusion.schedule', 'diff
                           'diffusion.linear_end', 'diffusion.cosine_s', 'data.image_size', 'data.num_channels',
                           'latent.first_stage_workdir', 'latent.scale_factor', 'latent.use_ema')
 
-PyTree = Any
 
 
 def run_config(workdir: str, what: str) -> ml_collections.ConfigDict:

@@ -28,8 +28,8 @@ import numpy as np
 from flax import traverse_util
 
 from gen_runtime.errors import CheckpointError
+from gen_runtime.pytree import PyTree
 
-PyTree = Any
 LAYOUTS = ('score_sde_pytorch', 'score_sde')
 
 # Our class -> {the original's sub-layer name: ours ('' = the parameters sit in our module itself)}.

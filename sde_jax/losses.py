@@ -11,7 +11,6 @@ averaged over the batch.
 """
 
 from collections.abc import Callable
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -19,10 +18,10 @@ import jax.numpy as jnp
 import ml_collections
 
 from gen_runtime.errors import ConfigError
+from gen_runtime.pytree import PyTree
 from sde_jax.score_model import network_fn
 from sde_jax.sde import SDE, VESDE, VPSDE, batch_broadcast
 
-PyTree = Any
 LOSS_TYPES = ('dsm', 'smld', 'ddpm')
 WEIGHTINGS = ('sigma2', 'likelihood')
 

@@ -26,7 +26,8 @@ from gen_runtime import parallel, trainer
 from gen_runtime.data import device_eval_batches, first_examples, image_preprocessor
 from gen_runtime.images import save_image_grid
 from gen_runtime.modes import Mode
-from gen_runtime.outputs import is_chief, results_dir, write_json
+from gen_runtime.outputs import is_chief, results_dir, write_json, write_samples
+from gen_runtime.pytree import count_params
 from sde_jax import checks
 from sde_jax.experiment import Experiment, load_images, make_experiment, train_task
 from sde_jax.generation import ConstrainedSampler, sample_batches, sampling_summary
@@ -45,11 +46,7 @@ def draw_samples(exp: Experiment, params: dict, out: str) -> dict:
                                                 sampling.seed, stats=stats)))
     seconds = time.perf_counter() - start
     summary = {**sampling_summary(sampling, stats), 'num_samples': len(images), 'seconds': seconds}
-    if is_chief():
-        summary['grid'] = save_image_grid(images[:256], os.path.join(out, 'samples.png'))
-        summary['npz'] = os.path.join(out, 'samples.npz')
-        np.savez_compressed(summary['npz'], images=(images * 255 + 0.5).astype(np.uint8))
-    return summary
+    return {**summary, **write_samples(out, images)}
 
 
 def _last_logged_metrics(workdir: str) -> dict:
@@ -69,7 +66,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> None:
     train_seconds = time.perf_counter() - start
     step = int(jax.device_get(state.step))
     summary = draw_samples(exp, state.ema_params, results_dir(workdir, 'train', step))
-    num_params = int(sum(np.prod(p.shape) for p in jax.tree.leaves(state.params)))
+    num_params = count_params(state.params)
     write_json(os.path.join(workdir, 'metrics.json'), {
         'step': step,
         'final_logged': _last_logged_metrics(workdir),

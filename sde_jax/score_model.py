@@ -1,15 +1,13 @@
 """Score functions s_theta(x, t) from a network and its parameters (convention: sde_jax.conditioning)."""
 
 from collections.abc import Callable
-from typing import Any
 
 import flax.linen as nn
 import jax
 
+from gen_runtime.pytree import PyTree
 from sde_jax.conditioning import network_time, noise_std, score_from_output
 from sde_jax.sde import SDE, ScoreFn
-
-PyTree = Any
 
 
 def network_fn(model: nn.Module, params: PyTree, sde: SDE, continuous: bool, *, train: bool = False,

@@ -58,6 +58,3 @@ def make_models(model: ml_collections.ConfigDict, feature_dim: int, num_seen: in
     return (Generator(feature_dim, model.hidden_dim, model.text_reduction_dim, dtype),
             Discriminator(model.hidden_dim, num_seen, dtype))
 
-
-def count_params(params: dict) -> int:
-    return sum(x.size for x in jax.tree.leaves(params))

@@ -26,12 +26,13 @@ from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.metric_writer import METRICS_FILE
 from gen_runtime.outputs import write_json
 from gen_runtime.precision import compute_dtype
+from gen_runtime.pytree import count_params
 from gen_runtime.rng import stream
 from gen_runtime.trainer import TrainTask, load_trained_state, train
 from zsl_jax import gan
 from zsl_jax.data import load_problem
 from zsl_jax.evaluation import Evaluation, Evaluator
-from zsl_jax.models import count_params, make_models
+from zsl_jax.models import make_models
 from zsl_jax.problem import ZslProblem
 
 log = logging.getLogger(__name__)

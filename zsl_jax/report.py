@@ -18,7 +18,7 @@ METRIC_NAMES = {
 }
 
 
-def summarize(results: list[SeedResult]) -> dict[str, dict[str, float]]:
+def summarise(results: list[SeedResult]) -> dict[str, dict[str, float]]:
     """{metric: {'mean', 'std'}} over seeds (population std, 0 for one seed)."""
     names = [m for m in METRIC_NAMES if m in results[0].metrics]
     return {m: {'mean': float(np.mean([r.metrics[m] for r in results])),
@@ -69,7 +69,7 @@ def write_results(config: ml_collections.ConfigDict, workdir: str, results: list
     `benchmark` names the problem in the title; `extra` entries are added to the JSON and listed under
     the table.
     """
-    summary = summarize(results)
+    summary = summarise(results)
     title = f'{config.model.variant.upper()} on {benchmark}'
     payload = {
         'title': title, 'protocol': config.eval.protocol, 'protocol_description': PROTOCOLS[config.eval.protocol],

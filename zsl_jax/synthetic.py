@@ -16,10 +16,9 @@ from zsl_jax.problem import ZslProblem, hold_out_last_classes
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticZsl:
-    """The problem and the true class means f(t_c) of its seen and unseen classes."""
+    """The problem and the true class means f(t_c) of its unseen classes (what the oracle knows)."""
 
     problem: ZslProblem
-    seen_means: np.ndarray  # (S, D)
     unseen_means: np.ndarray  # (U, D)
 
 
@@ -52,7 +51,7 @@ def make_synthetic(spec: ml_collections.ConfigDict) -> SyntheticZsl:
                          seen_text=text[seen].astype(np.float32), unseen_text=text[unseen].astype(np.float32),
                          unseen_features=x_unseen, unseen_labels=y_unseen - spec.num_seen,
                          seen_test_features=x_seen, seen_test_labels=y_seen).checked()
-    return SyntheticZsl(problem, means[seen], means[unseen])
+    return SyntheticZsl(problem, means[unseen])
 
 
 def oracle_accuracy(spec: ml_collections.ConfigDict) -> float:

@@ -135,7 +135,3 @@ class VQModel(nn.Module):
     def decode_features(self, z_q: jax.Array, train: bool = False) -> jax.Array:
         """The decoder up to its last layer, from already quantised latents (for the adaptive GAN weight)."""
         return self.decoder(self.post_quant_conv(z_q), train, features_only=True)
-
-    def decode_indices(self, indices: jax.Array) -> jax.Array:
-        """Images from a grid of code indices (N, h, w)."""
-        return self.decoder(self.post_quant_conv(self.quantizer.lookup(indices)))

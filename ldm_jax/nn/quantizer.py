@@ -62,10 +62,6 @@ class VectorQuantizer(nn.Module):
         z_st = z + jax.lax.stop_gradient(z_q - z)
         return z_st, {'vq_loss': loss, 'commitment': commitment, 'codebook': codebook_term}, indices
 
-    def lookup(self, indices: jax.Array) -> jax.Array:
-        """Codebook vectors of integer indices (..., ) -> (..., dim)."""
-        return self.variables['params']['embedding'][indices]
-
 
 def ema_codebook_update(stats: dict[str, jax.Array], z: jax.Array, indices: jax.Array, decay: float,
                         eps: float = 1e-5) -> tuple[dict[str, jax.Array], jax.Array]:

@@ -1,9 +1,7 @@
 """Score networks: Song's tutorial U-Net and NCSN++ / DDPM++ (Song et al. 2021)."""
 
 import flax.linen as nn
-import jax
 import ml_collections
-import numpy as np
 
 from gen_runtime.errors import ConfigError
 from gen_runtime.precision import compute_dtype
@@ -30,7 +28,3 @@ def get_model(config: ml_collections.ConfigDict) -> nn.Module:
                       dtype=dtype)
     raise ConfigError(f'model.name={model.name!r} is not one of {", ".join(MODEL_NAMES)}')
 
-
-def count_params(params: dict) -> int:
-    """Number of scalars in a parameter pytree."""
-    return int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))

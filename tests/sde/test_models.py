@@ -9,8 +9,9 @@ from scipy.signal import convolve2d
 
 from gen_runtime.config import load_config_file
 from gen_runtime.group_norm import GroupNorm
+from gen_runtime.pytree import count_params
 from sde_jax.experiment import make_experiment
-from sde_jax.models import count_params, fir
+from sde_jax.models import fir
 from sde_jax.models.ncsnpp import NCSNpp
 from sde_jax.models.tutorial_unet import TutorialUNet, UpConv3x3
 

@@ -1,4 +1,4 @@
-"""Parameter counts of the published presets at the benchmarks' sizes: `python -m zsl_jax.param_counts`."""
+"""Parameter counts of the published presets at the benchmarks' sizes: `python -m scripts.zsl_param_counts`."""
 
 from configs.zsl import cizsl_cub, cizsl_nab, gazsl_cub, gazsl_gbu, gazsl_nab
 from zsl_jax.protocol import parameter_counts
