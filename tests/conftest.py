@@ -1,4 +1,5 @@
-"""Shared fixtures: the real-data root and subprocess runs with several simulated devices."""
+"""Shared fixtures: the real-data root and subprocess runs with several simulated devices; the longest tests
+first."""
 
 import os
 import subprocess
@@ -34,3 +35,27 @@ def run_python(args: list[str], *, devices: int = 1, env: dict | None = None, ti
     if check and proc.returncode != 0:
         raise AssertionError(f'python {" ".join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}')
     return proc
+
+
+# The longest self-contained tests (no module-scoped fixture; seconds in CI on two shared cores, 2026-12):
+# collected first, in this order. `--dist worksteal` hands each worker a contiguous half of the collection and
+# lets an idle worker steal from the end of the other's queue, so these start at once, and what is left at the
+# end of the run is short tests, instead of one worker finishing a 4-minute test alone while the other idles.
+SLOW_FIRST = (
+    'tests/runtime/test_device_check.py::test_device_check_runs_as_the_gpu_image_is',  # 272
+    'tests/sde/test_imported_end_to_end.py::',  # 117
+    'tests/runtime/test_tutorials.py::test_tutorial_runs_in_fast_mode',  # 72-96 each
+    'tests/ldm/test_end_to_end.py::test_latent_diffusion_end_to_end',  # 86
+    'tests/runtime/test_preemption.py::test_sigkill_then_same_command_resumes_to_identical_parameters',  # 63
+    'tests/ldm/test_end_to_end_pixel.py::',  # 59
+    'tests/runtime/test_run_layer.py::test_disk_full_is_one_line_keeps_the_saved_checkpoint_and_the_same_command_',
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Moves SLOW_FIRST to the front (a stable sort: everything else keeps its order)."""
+
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(SLOW_FIRST) if item.nodeid.startswith(prefix)), len(SLOW_FIRST))
+
+    items.sort(key=rank)
