@@ -38,7 +38,7 @@ import jax
 import numpy as np
 import torch
 
-from benchmarks.harness import jax_sync, machine, machine_line, replace_readme_table, torch_sync
+from benchmarks.harness import chosen_cases, jax_sync, machine, machine_line, replace_readme_table, torch_sync
 from gen_runtime.config import load_config_file
 
 DTYPES = ('float32', 'bfloat16')
@@ -341,7 +341,7 @@ def markdown(rows: list[dict], about: dict, runs: list[dict] | None = None) -> s
               'rows; torch.compile (default mode; Inductor unless the command names another backend) wraps its '
               'networks (nn.Module.compile()); the loop, loss and optimiser step around them stay eager. '
               + COMPILED_SCOPE, '',
-              *'\n\n'.join(machine_line(run, run['date'], run['command']) for run in (runs or [about])).split('\n')]
+              '\n\n'.join(machine_line(run, run['date'], run['command']) for run in (runs or [about]))]
     return '\n'.join(lines)
 
 
@@ -363,10 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.out:
         parser.error('--out is required (where device_suite.json and device_suite.md go)')
-    cases = [c for c in args.cases.split(',') if c]
-    unknown = sorted(set(cases) - set(CASES))
-    if unknown or not cases:
-        parser.error(f'unknown cases {unknown}; known: {", ".join(CASES)}')
+    cases = chosen_cases(parser, args.cases, CASES)
     COMPILE.update(enabled=not args.no_compile, backend=args.compile_backend)
     os.makedirs(args.out, exist_ok=True)
     about = {**machine(), 'torch_device': torch_device(), 'torch_version': torch.__version__,

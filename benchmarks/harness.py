@@ -220,6 +220,16 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> 
     return args
 
 
+def chosen_cases(parser: argparse.ArgumentParser, text: str, known: dict) -> list[str]:
+    """The comma-separated names of a `--cases` flag, in their order; one usage error if any is unknown or none
+    is given."""
+    cases = [c for c in text.split(',') if c]
+    unknown = sorted(set(cases) - set(known))
+    if unknown or not cases:
+        parser.error(f'unknown cases {unknown}; known: {", ".join(known)}')
+    return cases
+
+
 def record_from_args(name: str, results: list[dict], command: str, args: argparse.Namespace) -> str:
     """`record` as the standard flags say (a --tiny run never touches the README)."""
     return record(name, results, command + (' --tiny' if args.tiny and '--tiny' not in command else ''),

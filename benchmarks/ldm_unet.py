@@ -20,6 +20,7 @@ from diffusers import DDIMScheduler, UNet2DModel
 from benchmarks.harness import compare, merge_checks, parse_arguments, record_from_args, same_network
 from configs.ldm import celebahq_ldm_small
 from gen_runtime.data import ArrayDataset, TrainBatches
+from gen_runtime.pytree import count_params
 from ldm_jax import convert
 from ldm_jax.diffusion import split_prediction
 from ldm_jax.diffusion_task import DataSpace, diffusion_task
@@ -59,7 +60,7 @@ def training_step_pair(config, batch: int, shape: tuple[int, int, int] = SHAPE) 
     shapes = convert.param_shapes(ours, jnp.zeros((1, *shape)), jnp.zeros((1,), jnp.int32))
     params = convert.unet_from_diffusers({k: v.cpu().numpy() for k, v in baseline.state_dict().items()}, shapes)
     count = sum(p.numel() for p in baseline.parameters())
-    assert count == sum(x.size for x in jax.tree.leaves(params))
+    assert count == count_params(params)
 
     latents = np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32)
     task = diffusion_task(config, TrainBatches(ArrayDataset({'latent': latents}), batch, 0),

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from benchmarks.harness import RESULTS_DIR, jax_sync, machine, machine_line, matmul_peak, torch_sync
+from benchmarks.harness import RESULTS_DIR, chosen_cases, jax_sync, machine, machine_line, matmul_peak, torch_sync
 
 CATEGORIES = ('convolution', 'matmul', 'normalisation and reductions', 'elementwise', 'data movement', 'other')
 # Instructions that only run others (their events would count their children's time twice).
@@ -285,10 +285,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument('--tiny', action='store_true', help='smallest sizes, one call (CI)')
     parser.add_argument('--out', default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    cases = [c for c in args.cases.split(',') if c]
-    unknown = sorted(set(cases) - set(CASES))
-    if unknown or not cases:
-        parser.error(f'unknown cases {unknown}; known: {", ".join(CASES)}')
+    cases = chosen_cases(parser, args.cases, CASES)
     calls = 1 if args.tiny else args.calls
     rows = []
     for case in cases:

@@ -24,6 +24,7 @@ import torch
 from benchmarks.harness import compare, merge_checks, parse_arguments, record_from_args, same_network
 from benchmarks.sde_sampling import tutorial_pair
 from benchmarks.sde_torch_baseline import TorchDSMTrainer, TorchVESDE
+from gen_runtime.pytree import count_params
 from gen_runtime.train_state import TrainState
 from sde_jax.conditioning import time_input
 from sde_jax.losses import make_loss_fn
@@ -91,7 +92,7 @@ def training_pair(batch: int) -> tuple:
     ours.lower = lambda: update.lower(holder['state'], x_jax, jax.random.key(0))  # for benchmarks.profile_ops
     x_torch = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
     generator = torch.Generator().manual_seed(0)
-    count = sum(v.size for v in jax.tree.leaves(params))
+    count = count_params(params)
     return ours, lambda: trainer.step(x_torch, generator), check, count
 
 

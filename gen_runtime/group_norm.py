@@ -40,14 +40,17 @@ class GroupNorm(nn.Module):
         bias = self.param('bias', nn.initializers.zeros, (channels,))
         xf = x.astype(jnp.promote_types(x.dtype, jnp.float32))
         count = xf.size // (xf.shape[0] * self.num_groups)
-        per_group = channels // self.num_groups
+
+        def per_channel(group_values: jax.Array) -> jax.Array:
+            """(B, groups) -> (B, 1, ..., 1, C): each group's value on its channels, broadcastable against x."""
+            values = jnp.repeat(group_values, channels // self.num_groups, axis=1)
+            return values.reshape(x.shape[0], *(1,) * (x.ndim - 2), channels)
+
         mean = _group_sums(xf, self.num_groups) / count
-        mean_c = jnp.repeat(mean, per_group, axis=1)
-        centred = xf - mean_c.reshape(mean_c.shape[0], *(1,) * (x.ndim - 2), channels)
+        centred = xf - per_channel(mean)
         if self.use_fast_variance:
             var = jnp.maximum(_group_sums(xf * xf, self.num_groups) / count - mean * mean, 0.0)
         else:
             var = _group_sums(centred * centred, self.num_groups) / count
-        gain = jnp.repeat(jax.lax.rsqrt(var + self.epsilon), per_group, axis=1) * scale
-        y = centred * gain.reshape(gain.shape[0], *(1,) * (x.ndim - 2), channels) + bias
+        y = centred * (per_channel(jax.lax.rsqrt(var + self.epsilon)) * scale) + bias
         return y.astype(self.dtype or y.dtype)
