@@ -30,9 +30,10 @@ import functools
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import jax
 import numpy as np
@@ -395,21 +396,30 @@ def write(out: str, rows: list[dict], about: dict) -> str:
     return table
 
 
+def _refuse(message: str) -> NoReturn:
+    print(f'error: {message}', file=sys.stderr)
+    raise SystemExit(2)
+
+
 def readme_table(paths: list[str]) -> str:
-    """README.md's `device_suite` table from the rows of several runs' device_suite.json, one footer line each."""
+    """README.md's `device_suite` table from the rows of several runs' device_suite.json, one footer line each;
+    every file is read and checked before the README is touched."""
     rows, runs = [], []
     for path in paths:
-        with open(path) as f:
-            payload = json.load(f)
-        rows += payload['results']
-        runs.append(payload['machine'])
+        try:
+            with open(path) as f:
+                payload = json.load(f)
+            rows += payload['results']
+            runs.append(payload['machine'])
+            markdown(payload['results'], payload['machine'], [payload['machine']])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            _refuse(f'{path} is not a device_suite.json written by this suite ({type(e).__name__}: {e}); '
+                    'pass the files that `--out DIR` wrote')
     table = markdown(rows, runs[0], runs)
     if not replace_readme_table('device_suite', table):
-        raise SystemExit('error: README.md has no <!-- bench:device_suite --> markers')
+        _refuse('README.md has no <!-- bench:device_suite --> markers to put the table between')
     print(table)
     return table
 
 if __name__ == '__main__':
-    import sys
-
     main(sys.argv[1:])

@@ -119,3 +119,20 @@ def test_device_suite_table_names_every_run(tmp_path):
     assert harness.replace_readme_table('device_suite', table, str(readme))
     assert 'old' not in readme.read_text() and '`run 2`' in readme.read_text()
     assert not harness.replace_readme_table('absent', table, str(readme))
+
+
+def test_device_suite_readme_refuses_a_file_it_did_not_write_and_leaves_the_readme(tmp_path, monkeypatch, capsys):
+    from benchmarks import device_suite
+
+    readme = tmp_path / 'README.md'
+    readme.write_text('<!-- bench:device_suite -->\nold\n<!-- /bench:device_suite -->\n')
+    monkeypatch.setattr(harness, 'README', str(readme))
+    (tmp_path / 'other.json').write_text('{"results": []}')
+    (tmp_path / 'broken.json').write_text('{"res')
+    for bad in ('absent.json', 'other.json', 'broken.json'):
+        with pytest.raises(SystemExit) as stop:
+            device_suite.main(['--readme', str(tmp_path / bad)])
+        assert stop.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f'error: {tmp_path / bad} is not a device_suite.json')
+    assert 'old' in readme.read_text()
