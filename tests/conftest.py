@@ -1,15 +1,48 @@
 """Shared fixtures: the real-data root and subprocess runs with several simulated devices; the longest tests
-first."""
+first; one XLA compilation cache for the whole session."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 DATA_ENV = 'JAXGEN_DATA_ROOT'
 REPO = Path(__file__).resolve().parent.parent
+# jax's persistent compilation cache, one folder per test session (made by the controlling process, inherited by
+# the xdist workers, every main.py subprocess and the notebooks' kernels): the same computation compiled again
+# by another test or process (the quickstart's train step in a dozen subprocess runs, say) is read back instead
+# of compiled. Every compile is cached (min compile time 0); a size limit turns on jax's file lock around reads
+# and writes, so concurrent processes never read a half-written entry. The results are those of a fresh compile
+# (the key is the computation, jax/XLA versions and flags); a session that sets JAX_COMPILATION_CACHE_DIR itself
+# keeps its own.
+XLA_CACHE_ENV = {'JAX_COMPILATION_CACHE_DIR': '', 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
+                 'JAX_COMPILATION_CACHE_MAX_SIZE': str(8 << 30)}
+_CACHE_KEY = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if 'JAX_COMPILATION_CACHE_DIR' in os.environ:  # a worker (the controller set it) or the user's own
+        return
+    config.stash[_CACHE_KEY] = folder = tempfile.mkdtemp(prefix='jaxgen-tests-xla-cache-')
+    os.environ.update({**XLA_CACHE_ENV, 'JAX_COMPILATION_CACHE_DIR': folder})
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_CACHE_KEY, None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        for name in XLA_CACHE_ENV:
+            os.environ.pop(name, None)
+
+
+
+def without_xla_cache(env: dict[str, str]) -> dict[str, str]:
+    """`env` without the session's compilation cache (for a process whose file writes are made to fail)."""
+    return {k: v for k, v in env.items() if k not in XLA_CACHE_ENV}
 
 
 @pytest.fixture(scope='session')
