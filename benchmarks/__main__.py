@@ -21,7 +21,7 @@ import traceback
 ARGUMENTS = {
     'sde_sampling': ['--steps', '1000', '--batch', '16', '--repeats', '3'],
     'sde_likelihood': ['--batch', '4', '--tol', '1e-4', '--repeats', '1'],
-    'sde_training': ['--batch', '32', '--repeats', '5'],
+    'sde_training': ['--batch', '32', '--ddpmpp-batch', '8', '--repeats', '5'],
     'ldm_unet': ['--batch', '8', '--sample-batch', '4', '--repeats', '2'],
     'zsl_cizsl': ['--iterations', '1', '--repeats', '3'],
     'inception': ['--batch', '8', '--repeats', '3'],

@@ -7,8 +7,8 @@ the same device (scripts/device_check.sh runs it).
 Rows (ours with runtime.compute_dtype float32 and bfloat16; PyTorch in float32 and under bf16 autocast, each
 both eager and with its networks under `torch.compile` (nn.Module.compile(): what a PyTorch user would pick
 today), so each row has two ratios, PyTorch eager / ours and PyTorch compiled / ours):
-- DDPM++ cont. (configs/sde/cifar10_ddpmpp_continuous.py) training step at batch 128, 32x32: ours only (no
-  PyTorch DDPM++ here; the score_sde_pytorch code is not imported).
+- DDPM++ cont. (configs/sde/cifar10_ddpmpp_continuous.py) training step at batch 128, 32x32, against
+  benchmarks/ddpmpp_torch.py with the same weights and TorchDSMTrainer's step (benchmarks/sde_training.py).
 - The ~5M latent UNet (configs/ldm/celebahq_ldm_small.py) training step at batch 128 on 64x64x3 latents,
   against diffusers' UNet2DModel with the same weights (benchmarks/ldm_unet.py).
 - CIZSL iterations at CUB-easy sizes against benchmarks/zsl_cizsl_torch.py.
@@ -149,30 +149,34 @@ def _config(path: str, dtype: str, **overrides: Any) -> Any:
 
 
 def ddpmpp_training(dtype: str, tiny: bool, repeats: int) -> dict:
-    from sde_jax.experiment import make_experiment
-    from sde_jax.losses import make_loss_fn
+    from benchmarks.sde_training import ddpmpp_experiment, ddpmpp_params, step_pair, torch_ddpmpp, torch_trainer
 
-    sizes = ({'model.nf': 16, 'model.ch_mult': (1,), 'model.num_res_blocks': 1, 'model.attn_resolutions': (8,),
-              'data.image_size': 8} if tiny else {})
     batch = 4 if tiny else 128
-    exp = make_experiment(_config('configs/sde/cifar10_ddpmpp_continuous.py', dtype, **sizes))
-    loss_fn = make_loss_fn(exp.config.loss, exp.model, exp.sde)
+    # --tiny: one level without resampling, attention at 8x8 (the CI check of this path; the network's
+    # resampling and the same-network check are benchmarks.sde_training's, in CI at its own tiny size).
+    tiny_sizes = {'nf': 16, 'ch_mult': (1,), 'num_res_blocks': 1, 'attn_resolutions': (8,)}
+    exp = ddpmpp_experiment(tiny_sizes if tiny else None, dtype)
     side = exp.config.data.image_size
-    x = exp.to_model_space(jax.random.uniform(jax.random.key(1), (batch, side, side, 3)))
+    x = np.asarray(exp.to_model_space(np.random.default_rng(2).uniform(size=(batch, side, side, 3))), np.float32)
 
-    @functools.partial(jax.jit, donate_argnums=0)
-    def step(state: Any, rng: jax.Array) -> tuple[Any, jax.Array]:
-        loss, grads = jax.value_and_grad(loss_fn)(state.params, x, rng)
-        return state.apply_gradients(grads), loss
+    def pair() -> tuple[Callable[[], Any], Callable[[], Any], int]:
+        with torch.device(torch_device()):
+            torch.manual_seed(0)
+            model = torch_ddpmpp(exp)
+        params = ddpmpp_params(exp, model)
+        return *step_pair(exp, params, torch_trainer(exp, model), x), model
 
-    holder = {'state': jax.jit(exp.init_state)(jax.random.key(0)), 'step': 0}
+    ours, eager, model = pair()
 
-    def ours() -> jax.Array:
-        holder['state'], loss = step(holder['state'], jax.random.key(holder['step']))
-        holder['step'] += 1
-        return loss
+    def compiled() -> Callable[[], Any]:
+        _, step, baseline = pair()  # a second, same-seeded baseline
+        baseline.compile(**compile_options())
+        return step
 
-    return ours_only(f'DDPM++ cont. training step, batch {batch}, {side}x{side}', ours, repeats, 'examples', batch)
+    count = sum(p.numel() for p in model.parameters())
+    return compare_torch(f'DDPM++ cont. ({count / 1e6:.1f}M) training step, batch {batch}, {side}x{side}', ours,
+                         eager, compiled, dtype, repeats=repeats, unit='examples', work_per_call=batch,
+                         details={'parameters': count})
 
 
 def latent_unet_training(dtype: str, tiny: bool, repeats: int) -> dict:
@@ -307,8 +311,8 @@ def likelihood(dtype: str, tiny: bool, repeats: int) -> dict:
             **NO_COMPILED}
 
 
-# In the order they run: the rows with a PyTorch baseline first, the DDPM++ step (ours only; its XLA compile
-# takes 70-90 s on an H200) last, so that a run stopped at its time limit has the comparisons.
+# In the order they run: the DDPM++ step (its XLA compile takes 70-90 s on an H200) last, so that a run stopped
+# at its time limit has the others.
 CASES = {'euler_maruyama': euler_maruyama_sampling, 'dpm_solver': dpm_solver_sampling,
          'latent_unet': latent_unet_training, 'cizsl': cizsl_iterations, 'likelihood': likelihood,
          'ddpmpp': ddpmpp_training}

@@ -1,4 +1,5 @@
-"""PyTorch baselines for the sde_jax benchmarks: the tutorial U-Net and its Euler-Maruyama loop.
+"""PyTorch baselines for the sde_jax benchmarks: the tutorial U-Net, its Euler-Maruyama loop, the VE and VP SDEs
+and the DSM training step (the DDPM++ network is benchmarks/ddpmpp_torch.py).
 
 `TorchTutorialUNet` is the network of sde_jax.models.tutorial_unet (Song's tutorial ScoreNet: 28x28,
 channels 32-64-128-256, Gaussian Fourier time features) written in PyTorch, and `load_flax_params`
@@ -92,6 +93,30 @@ class TorchVESDE:
     def diffusion(self, t: torch.Tensor) -> torch.Tensor:
         return self.sigma(t) * math.sqrt(2 * self.log_ratio)
 
+    def marginal(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std of x(t) given x(0) = x."""
+        return x, self.std(t)
+
+    def network_input(self, t: torch.Tensor) -> torch.Tensor:
+        """The tutorial network's noise label: log sigma(t) (sde_jax.conditioning)."""
+        return torch.log(self.sigma(t))
+
+
+class TorchVPSDE:
+    """The VP SDE, beta(t) = beta_min + t (beta_max - beta_min), with its exact marginal (Song et al. 2021,
+    eq. 29)."""
+
+    def __init__(self, beta_min: float, beta_max: float) -> None:
+        self.beta_min, self.beta_max = beta_min, beta_max
+
+    def marginal(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log_mean = -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
+        return torch.exp(log_mean)[:, None, None, None] * x, torch.sqrt(-torch.expm1(2.0 * log_mean))
+
+    def network_input(self, t: torch.Tensor) -> torch.Tensor:
+        """DDPM++ cont.'s noise label: 999 t (sde_jax.conditioning)."""
+        return 999.0 * t
+
 
 @torch.no_grad()
 def euler_maruyama(model: TorchTutorialUNet, sde: TorchVESDE, shape: tuple, num_steps: int, eps: float,
@@ -110,23 +135,27 @@ def euler_maruyama(model: TorchTutorialUNet, sde: TorchVESDE, shape: tuple, num_
 
 
 class TorchDSMTrainer:
-    """One training step of the tutorial U-Net as sde_jax takes it (sde_jax.losses.dsm_loss with weighting
-    'sigma2', then gen_runtime.train_state.TrainState.apply_gradients): t ~ U(eps, 1), x_t = x + std(t) z,
-    loss = batch mean of 1/2 sum (net(x_t, log sigma(t)) - z)^2 (or the mean over dimensions), one Adam step
-    (no clipping, constant rate), then the parameter EMA (with its (1 + t) / (10 + t) warm-up if asked)."""
+    """One training step as sde_jax takes it (sde_jax.losses.dsm_loss with weighting 'sigma2', then
+    gen_runtime.train_state.TrainState.apply_gradients): t ~ U(eps, 1), x_t = mean(t) + std(t) z,
+    loss = batch mean of 1/2 sum (net(x_t, label(t)) - z)^2 (or the mean over dimensions), global-norm clipping
+    if asked, one Adam step at the rate of gen_runtime.optim (linear warm-up from 0 over `warmup_steps`, then
+    constant), then the parameter EMA (with its (1 + t) / (10 + t) warm-up if asked). `sde` is a TorchVESDE or
+    TorchVPSDE (its `marginal` and `network_input`)."""
 
-    def __init__(self, model: nn.Module, sde: TorchVESDE, *, lr: float, betas: tuple[float, float], adam_eps: float,
-                 ema_rate: float, ema_warmup: bool, loss_eps: float = 1e-5, reduce_mean: bool = False) -> None:
+    def __init__(self, model: nn.Module, sde: 'TorchVESDE | TorchVPSDE', *, lr: float, betas: tuple[float, float],
+                 adam_eps: float, ema_rate: float, ema_warmup: bool, loss_eps: float = 1e-5, reduce_mean: bool = False,
+                 grad_clip: float = 0.0, warmup_steps: int = 0) -> None:
         self.model, self.sde, self.loss_eps, self.reduce_mean = model.train(), sde, loss_eps, reduce_mean
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self.params, lr=lr, betas=betas, eps=adam_eps)
         self.ema = [p.detach().clone() for p in self.params]
         self.ema_rate, self.ema_warmup, self.step_count = ema_rate, ema_warmup, 0
+        self.lr, self.grad_clip, self.warmup_steps = lr, grad_clip, warmup_steps
 
     def loss(self, x: torch.Tensor, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The DSM loss at given times t (B,) and noise z (NCHW)."""
-        x_t = x + self.sde.std(t)[:, None, None, None] * z
-        residual = (self.model(x_t, torch.log(self.sde.sigma(t))).float() - z) ** 2
+        mean, std = self.sde.marginal(x, t)
+        residual = (self.model(mean + std[:, None, None, None] * z, self.sde.network_input(t)).float() - z) ** 2
         per_example = residual.mean((1, 2, 3)) if self.reduce_mean else 0.5 * residual.sum((1, 2, 3))
         return per_example.mean()
 
@@ -136,6 +165,10 @@ class TorchDSMTrainer:
         loss = self.loss(x, t, z)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        if self.warmup_steps > 0:
+            self.optimizer.param_groups[0]['lr'] = self.lr * min(self.step_count / self.warmup_steps, 1.0)
         self.optimizer.step()
         decay = self.ema_rate
         if self.ema_warmup:

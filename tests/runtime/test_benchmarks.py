@@ -18,7 +18,7 @@ from benchmarks import harness  # noqa: E402
 TINY_ROWS = {
     'sde_sampling': ['Euler-Maruyama 3 steps, tutorial U-Net, batch 2'],
     'sde_likelihood': ['bits/dim, probability-flow ODE, rtol=atol=0.1, batch 2'],
-    'sde_training': ['training step, tutorial U-Net, batch 2'],
+    'sde_training': ['training step, tutorial U-Net, batch 2', 'training step, DDPM++ cont. (tiny), batch 2'],
     'ldm_unet': ['training step (batch 2)', 'DDIM 2 steps (batch 1)'],
     'zsl_cizsl': ['CIZSL iteration, tiny sizes (1 per call)'],
     'inception': ['inception features (32x32 -> 299)'],
@@ -136,3 +136,19 @@ def test_device_suite_readme_refuses_a_file_it_did_not_write_and_leaves_the_read
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f'error: {tmp_path / bad} is not a device_suite.json')
     assert 'old' in readme.read_text()
+
+
+def test_the_ddpmpp_baseline_is_checked_against_ours(monkeypatch):
+    """benchmarks/ddpmpp_torch.py computes our DDPM++ with the weights our importer maps, and the check would
+    see a difference: the same network with [cos, sin] time features (latent diffusion's order) fails it."""
+    import torch
+
+    from benchmarks import ddpmpp_torch, sde_training
+
+    *_, check = sde_training.ddpmpp_pair(2, tiny=True)
+    assert check['passed']
+    original = ddpmpp_torch.timestep_embedding
+    monkeypatch.setattr(ddpmpp_torch, 'timestep_embedding',
+                        lambda label, dim: torch.roll(original(label, dim), dim // 2, dims=1))
+    with pytest.raises(AssertionError, match='same network'):
+        sde_training.ddpmpp_pair(2, tiny=True)

@@ -28,7 +28,7 @@ import pytest
 from gen_runtime.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS_WITH_BASELINE = ('latent UNet', 'CIZSL', 'Euler-Maruyama')
+ROWS_WITH_BASELINE = ('latent UNet', 'CIZSL', 'Euler-Maruyama', 'DDPM++')
 # What the GPU image holds that the checks use, at the nearest versions served here (the image: jax 0.11.2,
 # torch 2.11, transformers 5.17, huggingface-hub 1.33, numpy 2.5; jax 0.10.2 is the newest served here and
 # torch 2.13.0 is the CPU build on disk).
@@ -91,7 +91,7 @@ def test_device_check_runs_as_the_gpu_image_is(tmp_path):
             assert r['compiled_median_s'] > 0 and r['compiled_speedup'] > 0, r['compiled_note']
         else:
             assert r['compiled_median_s'] is None
-    assert sum(r['baseline_median_s'] is not None for r in results) == 7  # + the float32 likelihood (scipy)
+    assert sum(r['baseline_median_s'] is not None for r in results) == 9  # + the float32 likelihood (scipy)
     table = (out / 'device_suite.md').read_text()
     assert table.count('\n| ') == 12 and 'Measured' in table and 'torch.compile' in table
 
