@@ -25,7 +25,7 @@ HELP_FLAGS = ('--help', '--helpfull', '-h', '-?', '--helpshort')
 
 
 def _mode_help() -> str:
-    """Every family's modes for --help (importing the three families), else a pointer to them."""
+    """Every family's modes for --help (read from their modes.py, not imported), else a pointer to them."""
     if not any(arg in HELP_FLAGS for arg in sys.argv):
         return 'What to do; the modes depend on the config\'s family (python main.py --help lists them).'
     from gen_runtime.modes import modes_help

@@ -14,11 +14,14 @@ mode needs, in this order, so that a mistake is refused before any work and befo
 4. `Mode.run(config, workdir)`, which writes its results as gen_runtime.outputs lays them out.
 """
 
+import ast
 import contextlib
 import dataclasses
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import ModuleType
 
 import ml_collections
@@ -61,12 +64,25 @@ def family_modes(family: str) -> Mapping[str, Mode]:
     return family_table(family).MODES
 
 
+def mode_summaries(family: str) -> dict[str, str]:
+    """{mode: summary} of `<family>/modes.py`'s MODES, read from its source without importing the family (so
+    that `--help` loads neither jax nor any family, and a family that fails to import cannot break it). MODES
+    is a dict literal of `Mode(run, 'summary', ...)` calls."""
+    check_family(family)
+    spec = importlib.util.find_spec(family)  # a top-level package: found, not executed
+    source = Path(next(iter(spec.submodule_search_locations)), 'modes.py').read_text()
+    table = next(node.value for node in ast.parse(source).body
+                 if isinstance(node, ast.AnnAssign) and getattr(node.target, 'id', None) == 'MODES')
+    return {ast.literal_eval(key): ast.literal_eval(call.args[1]) for key, call in zip(table.keys, table.values,
+                                                                                       strict=True)}
+
+
 def modes_help() -> str:
     """Each family's modes with their summaries, for `--mode`'s help."""
     lines = []
     for family in FAMILIES:
         lines.append(f'{family}:')
-        lines.extend(f'  {name}: {mode.summary}' for name, mode in family_modes(family).items())
+        lines.extend(f'  {name}: {summary}' for name, summary in mode_summaries(family).items())
     return '\n'.join(lines)
 
 

@@ -246,10 +246,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
     """Trains `task` for `config.training.num_steps` steps in `workdir`, resuming if possible.
 
     Returns the final state. Raises NonFiniteError on a NaN/Inf metric (nothing is saved after the
-    last finite one) and Preempted after saving a checkpoint on SIGTERM or SIGINT.
+    last finite one) and Preempted after saving a checkpoint on SIGTERM or SIGINT. The settings are checked
+    by the mode's check (`check_train_settings`, before any work); only the task's evaluation interval,
+    which the config alone does not give, is checked here.
     """
     training = config.training
-    check_train_settings(config)
     k, num_steps = training.steps_per_call, training.num_steps
     if task.evaluate is not None and (task.evaluate_every < 1 or task.evaluate_every % k):
         raise ConfigError(f'the evaluation interval {task.evaluate_every} must be a positive multiple of '

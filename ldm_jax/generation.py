@@ -102,10 +102,10 @@ def sample_labels(config: ml_collections.ConfigDict, start: int, count: int) -> 
 
 
 class Sampler:
-    """Draws images in [0, 1] from the run in `workdir` as `config.sampling` says."""
+    """Draws images in [0, 1] from the run in `workdir` as `config.sampling` says (checked by the mode's check,
+    ldm_jax.checks)."""
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str) -> None:
-        check_sampling(config)
         self.config = config
         space = data_space(config)
         self.step, state = load_trained_state(config, workdir, diffusion_initialiser(config, space))

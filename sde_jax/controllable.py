@@ -1,9 +1,9 @@
 """Controllable generation with the PC sampler (Song et al. 2021, Section 5 and Appendix I).
 
-Inpainting and colourisation constrain part of x: after every predictor and corrector step the
+Inpainting and colorization constrain part of x: after every predictor and corrector step the
 observed part is replaced by the observation perturbed to the current time, mean_coef(t) y +
 std(t) z (the forward process acts on each coordinate independently, so the observed coordinates
-have exactly this marginal). Inpainting observes the pixels where mask = 1; colourisation observes
+have exactly this marginal). Inpainting observes the pixels where mask = 1; colorization observes
 the grey-level coordinate (R + G + B) / sqrt(3) of an orthonormal colour basis, leaving the two
 orthogonal chroma coordinates to the sampler.
 """
@@ -43,7 +43,7 @@ def from_decoupled(y: jax.Array) -> jax.Array:
     return y @ COLOUR_BASIS.T
 
 
-def colourisation_constraint(sde: SDE, grey: jax.Array) -> Constraint:
+def colorization_constraint(sde: SDE, grey: jax.Array) -> Constraint:
     """Sets the grey coordinate of x to that of the noised observation `grey` (B, H, W, 1 or 3)."""
     observed = to_decoupled(jnp.broadcast_to(grey, grey.shape[:-1] + (3,)))[..., :1]
 

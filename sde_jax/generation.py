@@ -164,14 +164,14 @@ def sampling_summary(sampling: ml_collections.ConfigDict, stats: dict) -> dict:
 
 
 class ConstrainedSampler:
-    """Jitted inpainting or colourisation of a batch with the PC sampler (sde_jax.controllable)."""
+    """Jitted inpainting or colorization of a batch with the PC sampler (sde_jax.controllable)."""
 
     def __init__(self, exp: Experiment, kind: str) -> None:
         sampling = exp.config.sampling
         if kind not in ('inpaint', 'colorize'):
             raise ConfigError(f"unknown controllable task {kind!r}; 'inpaint' or 'colorize'")
         if kind == 'colorize' and exp.image_shape[-1] != 3:
-            raise ConfigError('colourisation needs colour images: data.num_channels=3')
+            raise ConfigError('colorization needs colour images: data.num_channels=3')
         self.exp, self.kind = exp, kind
         self._predictor, self._corrector = pc_steps(exp)
         self.mask = None
@@ -186,7 +186,7 @@ class ConstrainedSampler:
         if self.kind == 'inpaint':
             constraint = controllable.inpainting_constraint(exp.sde, data, self.mask)
         else:
-            constraint = controllable.colourisation_constraint(exp.sde, data.mean(axis=-1, keepdims=True))
+            constraint = controllable.colorization_constraint(exp.sde, data.mean(axis=-1, keepdims=True))
         x = controllable.constrained_pc_sample(exp.sde, exp.score_fn(params), constraint, data.shape, rng,
                                                predictor=self._predictor, corrector=self._corrector,
                                                num_steps=num_sampling_steps(exp), eps=sampling.eps,

@@ -118,7 +118,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def _controllable(config: ml_collections.ConfigDict, workdir: str, kind: str) -> None:
-    """Inpaints or colourises the first `sampling.num_samples` images of data.eval_split."""
+    """Inpaints or colorizes the first `sampling.num_samples` images of data.eval_split."""
     exp = make_experiment(config)
     step, state = trainer.load_trained_state(config, workdir, exp.init_state)
     dataset = first_examples(load_images(config, config.data.eval_split, exp.image_shape), config.sampling.num_samples)
@@ -147,7 +147,7 @@ def inpaint(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def colorize(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Colourisation of grey-level test images with the PC sampler: colorize.png/.npz."""
+    """Colorization of grey-level test images with the PC sampler: colorize.png/.npz."""
     _controllable(config, workdir, 'colorize')
 
 

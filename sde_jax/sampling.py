@@ -113,7 +113,7 @@ def pc_sample(sde: SDE, score_fn: ScoreFn, shape: tuple[int, ...], rng: jax.Arra
     """Samples of shape `shape` by the predictor-corrector method (Algorithm 1).
 
     `constraint(x, t, rng)`, if given, replaces the observed part of x with the data noised to time t
-    after every step (inpainting and colourisation, Appendix I).
+    after every step (inpainting and colorization, Appendix I).
     """
     dt = (sde.T - eps) / num_steps
     prior_rng, constraint_rng, loop_rng = jax.random.split(rng, 3)

@@ -6,8 +6,8 @@ is loaded; everything else is checked here, before any data is read or any model
 
 import ml_collections
 
+from gen_runtime.errors import ConfigError
 from gen_runtime.trainer import check_train_settings
-from zsl_jax import gan
 from zsl_jax.protocol import check_eval_config
 from zsl_jax.text_encoders import check_text_encoder
 from zsl_jax.tfidf import check_analyzer
@@ -15,8 +15,11 @@ from zsl_jax.weights import check_import_config
 
 
 def check_model(config: ml_collections.ConfigDict) -> None:
-    """The benchmark kind and the GAN variant with its losses."""
-    gan.check_config(config)
+    """What the domains of the single fields (configs/zsl/base.py) cannot say: the order of CIZSL's mixing
+    range."""
+    if not config.cizsl.mix_low <= config.cizsl.mix_high:
+        raise ConfigError(f'cizsl.mix_low={config.cizsl.mix_low} must not exceed '
+                          f'cizsl.mix_high={config.cizsl.mix_high}')
 
 
 def check_train(config: ml_collections.ConfigDict) -> None:

@@ -23,7 +23,6 @@ import ml_collections
 import numpy as np
 
 from gen_runtime.data import ArrayDataset, TrainBatches
-from gen_runtime.errors import ConfigError
 from gen_runtime.optim import make_optimizer
 from gen_runtime.precision import compute_dtype
 from gen_runtime.train_state import TrainState
@@ -33,13 +32,6 @@ from zsl_jax.models import Discriminator, Generator, make_models
 from zsl_jax.problem import ZslProblem
 
 State = dict[str, Any]
-
-
-def check_config(config: ml_collections.ConfigDict) -> None:
-    """What the domains of the single fields (configs/zsl/base.py) cannot say: the order of the mixing range."""
-    if not config.cizsl.mix_low <= config.cizsl.mix_high:
-        raise ConfigError(f'cizsl.mix_low={config.cizsl.mix_low} must not exceed '
-                          f'cizsl.mix_high={config.cizsl.mix_high}')
 
 
 def draws_per_step(config: ml_collections.ConfigDict) -> int:
@@ -202,13 +194,11 @@ def make_init_state(config: ml_collections.ConfigDict, problem: ZslProblem, gene
 
 def initialiser(config: ml_collections.ConfigDict, problem: ZslProblem) -> Callable[[jax.Array], State]:
     """rng -> the initial state of config.model.variant on `problem` (what its checkpoints hold)."""
-    check_config(config)
     return make_init_state(config, problem, *make_models(config.model, problem.feature_dim, problem.num_seen))
 
 
 def make_task(config: ml_collections.ConfigDict, problem: ZslProblem) -> TrainTask:
     """The TrainTask of config.model.variant on `problem` (without evaluation; see protocol.py)."""
-    check_config(config)
     generator, discriminator = make_models(config.model, problem.feature_dim, problem.num_seen,
                                            compute_dtype(config.runtime.compute_dtype))
     dataset = ArrayDataset({'feature': problem.train_features, 'label': problem.train_labels.astype(np.int32)})

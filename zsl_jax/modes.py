@@ -16,12 +16,13 @@ import ml_collections
 from gen_runtime.modes import Mode
 from zsl_jax import checks, protocol, report
 from zsl_jax.data import load_problem
+from zsl_jax.problem import ZslProblem
 from zsl_jax.synthetic import oracle_accuracy
 from zsl_jax.weights import import_weights
 
 
-def _write(config: ml_collections.ConfigDict, workdir: str, results: list[protocol.SeedResult], name: str) -> None:
-    problem = load_problem(config, 'final')
+def _write(config: ml_collections.ConfigDict, workdir: str, results: list[protocol.SeedResult], problem: ZslProblem,
+           name: str) -> None:
     params = protocol.parameter_counts(config, problem.feature_dim, problem.text_dim, problem.num_seen)
     extra = {}
     if config.benchmark.kind == 'synthetic':
@@ -30,11 +31,13 @@ def _write(config: ml_collections.ConfigDict, workdir: str, results: list[protoc
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> None:
-    _write(config, workdir, protocol.run_protocol(config, workdir), 'results')
+    problems = protocol.load_problems(config)
+    _write(config, workdir, protocol.run_protocol(config, workdir, problems), problems['final'], 'results')
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
-    _write(config, workdir, protocol.evaluate_trained(config, workdir), 'eval_results')
+    problem = load_problem(config, 'final')
+    _write(config, workdir, protocol.evaluate_trained(config, workdir, problem), problem, 'eval_results')
 
 
 def text_features(config: ml_collections.ConfigDict, workdir: str) -> None:

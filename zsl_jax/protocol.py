@@ -187,20 +187,23 @@ def best_on_test_protocol(config: ml_collections.ConfigDict, workdir: str, seed:
     return SeedResult(seed, metrics, curve, {'best_step': best})
 
 
-def run_protocol(config: ml_collections.ConfigDict, workdir: str) -> list[SeedResult]:
-    """Trains and evaluates every seed of `eval.seeds` under `eval.protocol`."""
-    check_eval_config(config)
-    gan.check_config(config)
+def load_problems(config: ml_collections.ConfigDict) -> dict[str, ZslProblem]:
+    """The problems `eval.protocol` trains on: 'final', and 'validation' under the validation protocol."""
     stages = ('validation', 'final') if config.eval.protocol == 'validation' else ('final',)
-    problems = {stage: load_problem(config, stage) for stage in stages}
+    return {stage: load_problem(config, stage) for stage in stages}
+
+
+def run_protocol(config: ml_collections.ConfigDict, workdir: str,
+                 problems: dict[str, ZslProblem]) -> list[SeedResult]:
+    """Trains and evaluates every seed of `eval.seeds` under `eval.protocol` on `problems` (load_problems);
+    the config is checked (zsl_jax.checks.check_train)."""
     run = validation_protocol if config.eval.protocol == 'validation' else best_on_test_protocol
     return [run(config, workdir, int(seed), problems) for seed in config.eval.seeds]
 
 
-def evaluate_trained(config: ml_collections.ConfigDict, workdir: str) -> list[SeedResult]:
-    """Re-evaluates the trained final model of every seed on the test classes (no training)."""
-    check_eval_config(config)
-    problem = load_problem(config, 'final')
+def evaluate_trained(config: ml_collections.ConfigDict, workdir: str, problem: ZslProblem) -> list[SeedResult]:
+    """Re-evaluates the trained final model of every seed on the final `problem`'s test classes (no training);
+    the config is checked (zsl_jax.checks.check_eval)."""
     results = []
     for seed in config.eval.seeds:
         seed_dir = os.path.join(workdir, f'seed_{int(seed)}')

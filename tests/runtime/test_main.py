@@ -83,3 +83,17 @@ def test_quickstart_on_one_and_eight_devices_trains_the_same_model(tmp_path):
     losses = np.array([[m['loss'] for m in run] for run in (one, eight)])
     assert losses.shape == (2, 8) and np.ptp(losses[0]) > 1e-3
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
+
+
+def test_help_lists_every_familys_modes_without_importing_a_family():
+    """--help reads each family's MODES from its modes.py (gen_runtime.modes.mode_summaries): the same names and
+    summaries as the imported tables, and neither jax nor a family is loaded to print them."""
+    from gen_runtime.modes import family_modes, mode_summaries
+
+    for family in ('sde_jax', 'ldm_jax', 'zsl_jax'):
+        assert mode_summaries(family) == {name: mode.summary for name, mode in family_modes(family).items()}
+    script = ("import sys\nsys.argv = ['main.py', '--help']\nimport main\nprint(main.flags.FLAGS['mode'].help)\n"
+              "print(sorted({m.split('.')[0] for m in sys.modules} & {'jax', 'sde_jax', 'ldm_jax', 'zsl_jax'}))")
+    out = run_python(['-c', script]).stdout
+    assert out.strip().endswith('[]'), out
+    assert 'ldm_jax:\n  preprocess: resize a folder of images' in out and '  colorize: colour grey-level' in out

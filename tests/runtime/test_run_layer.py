@@ -147,7 +147,7 @@ BAD_INPUTS = {
     'no probes': (SDE, ['--mode=likelihood', '--config.likelihood.num_probes=0'], 'likelihood.num_probes=0 is not an'),
     'unknown metric': (SDE, ['--mode=eval', '--config.eval.metrics=fidd'], "eval.metrics='fidd' is not a comma"),
     'unknown mask': (SDE, ['--mode=inpaint', '--config.sampling.inpaint_mask=middle'], "inpaint_mask='middle'"),
-    'colourise grey images': (SDE, ['--mode=colorize'], 'colourisation needs colour images'),
+    'colorize grey images': (SDE, ['--mode=colorize'], 'colorization needs colour images'),
     # data
     'float images': (SDE, ['--config.data.source=npz', '--config.data.path={tmp}/float.npz'],
                      'x_train is float32; images must be integers 0..255'),

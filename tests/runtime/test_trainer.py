@@ -76,7 +76,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path
     ('log_every', 0, 'training.log_every=0 must be a positive multiple'),
     ('step_loop', 'python', "training.step_loop='python' must be one of auto, scan, host"),
 ])
-def test_inconsistent_step_counts_are_refused(tmp_path, field, value, message):
+def test_inconsistent_step_counts_are_refused(field, value, message):
     config = toy_config(**{field: value})
     with pytest.raises(ConfigError, match=message):
-        trainer.train(config, str(tmp_path), toy_task(config))
+        trainer.check_train_settings(config)

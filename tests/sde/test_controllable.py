@@ -1,4 +1,4 @@
-"""Inpainting and colourisation with the exact score of Gaussian data with independent coordinates.
+"""Inpainting and colorization with the exact score of Gaussian data with independent coordinates.
 
 Independence makes the truth simple: the unobserved coordinates must keep their own marginal law
 whatever is observed, and the observed ones must equal the observation exactly. Moment bounds: 5
@@ -49,13 +49,13 @@ def test_inpainting_keeps_observed_pixels_and_samples_the_others():
     _check(out.reshape(N, -1)[:, ~observed], mean[~observed], std[~observed])
 
 
-def test_colourisation_keeps_the_grey_level_and_samples_the_chroma():
+def test_colorization_keeps_the_grey_level_and_samples_the_chroma():
     """Channels independent with equal std: the orthonormal (grey, chroma) coordinates are independent too."""
     shape = (N, 1, 1, 3)
     rgb_mean, s = np.array([0.6, 0.1, -0.4]), 0.4
     dist = DiagonalMixture(np.ones(1), rgb_mean[None], np.full((1, 3), s))
     data = jnp.asarray(dist.sample(np.random.default_rng(1), N).reshape(shape))
-    out = _sample(dist, controllable.colourisation_constraint(SDE, data.mean(axis=-1, keepdims=True)), shape)
+    out = _sample(dist, controllable.colorization_constraint(SDE, data.mean(axis=-1, keepdims=True)), shape)
     decoupled_out = np.asarray(controllable.to_decoupled(out))
     decoupled_data = np.asarray(controllable.to_decoupled(data))
     np.testing.assert_allclose(decoupled_out[..., 0], decoupled_data[..., 0], atol=1e-5)

@@ -7,7 +7,7 @@ import pytest
 
 from configs.zsl import synthetic
 from gen_runtime.errors import ConfigError
-from zsl_jax import gan
+from zsl_jax import checks, gan
 from zsl_jax.data import load_problem
 
 
@@ -56,11 +56,12 @@ def test_players_and_batches(variant, divergence, orders):
 
 
 def test_a_reversed_mixing_range_is_a_config_error():
-    """Single fields are checked against their domains (configs/zsl/base.py); the range's order is gan's."""
+    """Single fields are checked against their domains (configs/zsl/base.py); the range's order by the mode's
+    check (zsl_jax.checks)."""
     config = _tiny('cizsl')
     config.cizsl.mix_low, config.cizsl.mix_high = 0.8, 0.2
     with pytest.raises(ConfigError, match='cizsl.mix_low=0.8 must not exceed cizsl.mix_high=0.2'):
-        gan.check_config(config)
+        checks.check_model(config)
 
 
 def test_parameter_counts_of_the_published_models():

@@ -20,7 +20,7 @@ from zsl_jax.synthetic import oracle_accuracy
 def _train(variant, tmp_path_factory):
     config = synthetic.get_config(variant)
     workdir = str(tmp_path_factory.mktemp(variant))
-    return config, workdir, protocol.run_protocol(config, workdir)
+    return config, workdir, protocol.run_protocol(config, workdir, protocol.load_problems(config))
 
 
 @pytest.fixture(scope='module')
@@ -97,7 +97,7 @@ def test_results_files_and_eval_mode_reproduce_the_test_numbers(gazsl):
     with open(os.path.join(workdir, 'seed_0', 'selection.json')) as f:
         selection = json.load(f)
     assert selection['selected_step'] == results[0].details['selected_step']
-    again = protocol.evaluate_trained(config, workdir)
+    again = protocol.evaluate_trained(config, workdir, protocol.load_problems(config)['final'])
     assert again[0].metrics == pytest.approx(results[0].metrics)
 
 
