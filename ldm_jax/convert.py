@@ -29,6 +29,7 @@ import numpy as np
 
 from gen_runtime.errors import CheckpointError
 from gen_runtime.pytree import PyTree
+from gen_runtime.state_dicts import conv_kernel, dense_kernel
 
 StateDict = Mapping[str, Any]
 
@@ -75,7 +76,7 @@ def convert(state_dict: StateDict, shapes: PyTree, rename: Rename, what: str) ->
             return _interleaved_qkv(take(src.prefixes[0] + 'weight'), take(src.prefixes[0] + 'bias'),
                                     src.interleaved_heads)
         if len(src.prefixes) == 3:
-            ws = [_to_dense(take(p + 'weight')) for p in src.prefixes]
+            ws = [dense_kernel(take(p + 'weight')) for p in src.prefixes]
             bs = [take(p + 'bias') for p in src.prefixes]
             return {'kernel': np.concatenate(ws, axis=1), 'bias': np.concatenate(bs)}
         prefix = src.prefixes[0]
@@ -84,7 +85,7 @@ def convert(state_dict: StateDict, shapes: PyTree, rename: Rename, what: str) ->
         if 'scale' in leaves:
             return {'scale': take(prefix + 'weight'), 'bias': take(prefix + 'bias')}
         kernel = take(prefix + 'weight')
-        out = {'kernel': _to_conv(kernel) if len(leaves['kernel'].shape) == 4 else _to_dense(kernel)}
+        out = {'kernel': conv_kernel(kernel) if len(leaves['kernel'].shape) == 4 else dense_kernel(kernel)}
         if 'bias' in leaves:
             out['bias'] = take(prefix + 'bias')
         return out
@@ -111,21 +112,13 @@ def _plain(tree: PyTree) -> dict:
     return {k: _plain(v) for k, v in tree.items()} if hasattr(tree, 'items') else tree
 
 
-def _to_conv(w: np.ndarray) -> np.ndarray:
-    return np.transpose(w, (2, 3, 1, 0))
-
-
-def _to_dense(w: np.ndarray) -> np.ndarray:
-    return w.reshape(w.shape[0], w.shape[1]).T
-
-
 def _interleaved_qkv(weight: np.ndarray, bias: np.ndarray, heads: int) -> dict:
     """openaimodel's qkv conv1d (3C, C, 1), rows ordered (head, q/k/v, head_dim) -> our [q | k | v]."""
     three_c, c = weight.shape[0], weight.shape[1]
     head_dim = three_c // (3 * heads)
     w = weight.reshape(heads, 3, head_dim, c).transpose(1, 0, 2, 3).reshape(three_c, c)
     b = bias.reshape(heads, 3, head_dim).transpose(1, 0, 2).reshape(three_c)
-    return {'kernel': w.T, 'bias': b}
+    return {'kernel': dense_kernel(w), 'bias': b}
 
 
 def _levels(shapes: PyTree, prefix: str) -> tuple[int, int]:

@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gen_runtime.errors import CheckpointError, ConfigError
+from gen_runtime.errors import ConfigError
 from gen_runtime.import_checks import refuse_mismatches
-from gen_runtime.torch_archive import load_archive, named_tensors
+from gen_runtime.state_dicts import read_state_dict
 from ldm_jax import convert
 from ldm_jax.nn.autoencoder import VQModel
 from ldm_jax.nn.unet import UNet
@@ -56,20 +56,7 @@ def read_folder(folder: str) -> tuple[dict, dict[str, np.ndarray]]:
             cfg = json.load(f)
     except (OSError, ValueError) as e:
         raise ConfigError(f'{path} could not be read ({e}); is {folder} a diffusers save_pretrained folder?') from e
-    for name in WEIGHT_FILES:
-        weights = os.path.join(folder, name)
-        if os.path.isfile(weights):
-            break
-    else:
-        raise ConfigError(f'{folder} has none of {", ".join(WEIGHT_FILES)}')
-    try:
-        if weights.endswith('.safetensors'):
-            from safetensors.numpy import load_file
-
-            return cfg, load_file(weights)
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f'{weights} could not be read ({e})') from e
-    return cfg, named_tensors(load_archive(weights))
+    return cfg, read_state_dict(folder)
 
 
 def _refuse(field: str, value: Any, why: str) -> None:

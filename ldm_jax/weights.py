@@ -23,11 +23,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from gen_runtime import state_dicts
 from gen_runtime.config import resolve_data_path
-from gen_runtime.errors import CheckpointError, ConfigError
+from gen_runtime.errors import ConfigError
 from gen_runtime.import_checks import refuse_mismatches
 from gen_runtime.imported import save_imported_state
-from gen_runtime.torch_archive import load_archive, named_tensors
+from gen_runtime.torch_archive import load_archive
 from gen_runtime.train_state import TrainState
 from gen_runtime.trainer import Initialiser
 from ldm_jax import convert, diffusers_folder
@@ -42,7 +43,6 @@ from ldm_jax.schedule import betas_from_config
 LAYOUTS = ('ldm', 'diffusers')
 
 
-TORCH_SUFFIXES = ('.ckpt', '.pt', '.pth', '.bin')
 # What latent diffusion's openaimodel UNetModel always uses (util.timestep_embedding: [cos, sin], frequencies
 # max_period^(-i / half); normalization(): GroupNorm32(32, channels), torch's eps 1e-5): model.* here.
 COMPVIS_UNET = {'flip_sin_to_cos': True, 'freq_shift': 0.0, 'norm_eps': 1e-5, 'norm_groups': 32}
@@ -53,30 +53,11 @@ COMPVIS = 'a latent-diffusion (CompVis) checkpoint'
 
 def read_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict]:
     """(name -> array, facts such as the original `global_step`) of a torch, .npz or .safetensors file."""
-    if not os.path.isfile(path):
-        raise ConfigError(f'weights.path {path} does not exist')
-    try:
-        if path.endswith('.npz'):
-            with np.load(path) as f:
-                return {k: f[k] for k in f.files}, {}
-        if path.endswith('.safetensors'):
-            from safetensors.numpy import load_file
-
-            return load_file(path), {}
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f'{path} could not be read ({e})') from e
-    if not path.endswith(TORCH_SUFFIXES):
-        raise ConfigError(f'weights.path {path} is not a {", ".join(TORCH_SUFFIXES)}, .npz or .safetensors file '
-                          'nor a diffusers folder')
+    if not path.endswith(state_dicts.TORCH_SUFFIXES):
+        return state_dicts.read_state_dict(path), {}
     root = load_archive(path, foreign_objects=True)
-    facts = {}
-    if isinstance(root, dict) and isinstance(root.get('state_dict'), dict):
-        facts = {k: root[k] for k in ('global_step', 'epoch') if isinstance(root.get(k), int)}
-        root = root['state_dict']
-    tensors = named_tensors(root)
-    if not tensors:
-        raise CheckpointError(f'{path} holds no tensors; is it a model checkpoint?')
-    return tensors, facts
+    facts = {k: root[k] for k in ('global_step', 'epoch') if isinstance(root, dict) and isinstance(root.get(k), int)}
+    return state_dicts.torch_state_dict(root, path), facts
 
 
 def check_schedule(sd: dict[str, np.ndarray], diffusion: ml_collections.ConfigDict) -> None:

@@ -29,6 +29,7 @@ from flax import traverse_util
 
 from gen_runtime.errors import CheckpointError
 from gen_runtime.pytree import PyTree
+from gen_runtime.state_dicts import conv_kernel, dense_kernel
 
 LAYOUTS = ('score_sde_pytorch', 'score_sde')
 
@@ -67,9 +68,9 @@ def _leaf(name: str, value: np.ndarray, layout: str) -> tuple[str, np.ndarray]:
     """(our leaf name, value in our orientation) of one original leaf."""
     if layout == 'score_sde_pytorch':
         if name == 'weight' and value.ndim == 4:
-            return 'kernel', value.transpose(2, 3, 1, 0)
+            return 'kernel', conv_kernel(value)
         if name == 'weight' and value.ndim == 2:
-            return 'kernel', value.T
+            return 'kernel', dense_kernel(value)
         if name == 'weight' and value.ndim == 1:
             return 'scale', value
     elif name == 'weight':  # up_or_down_sampling.Conv2d, already HWIO

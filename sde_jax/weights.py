@@ -28,6 +28,7 @@ from gen_runtime.config import resolve_data_path
 from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.import_checks import refuse_mismatches
 from gen_runtime.imported import refuse_existing_checkpoints, save_imported_state
+from gen_runtime.state_dicts import without_prefix
 from gen_runtime.torch_archive import load_archive
 from gen_runtime.train_state import TrainState
 from sde_jax import convert
@@ -50,7 +51,7 @@ def read_pytorch(path: str) -> tuple[dict, dict, int]:
     saved = load_archive(path)
     if not isinstance(saved, dict) or 'model' not in saved:
         raise CheckpointError(f'{path} has no "model" entry; is it a score_sde_pytorch checkpoint_*.pth?')
-    model = {k.removeprefix('module.'): np.asarray(v) for k, v in saved['model'].items()}
+    model = without_prefix(saved['model'])
     ema = saved.get('ema')
     shadow = ema.get('shadow_params') if isinstance(ema, dict) else None
     ema_sd = convert.ema_state_dict(model, [np.asarray(s) for s in shadow]) if shadow is not None else model

@@ -29,6 +29,7 @@ from gen_runtime.config import resolve_data_path
 from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.import_checks import mismatch_message
 from gen_runtime.imported import refuse_existing_checkpoints, save_imported_state
+from gen_runtime.state_dicts import dense_kernel, without_prefix
 from gen_runtime.torch_archive import load_archive
 from gen_runtime.train_state import TrainState
 from zsl_jax import gan
@@ -59,7 +60,7 @@ def size_hint(state_dict_g: dict, model: ml_collections.ConfigDict, text_dim: in
 def dense_layers(state_dict: dict, layers: dict[str, str], shapes: dict, what: str, hint: str = HINT) -> dict:
     """Our Dense parameters from PyTorch Linear layers, each checked against `shapes`; a mismatch is refused
     with `hint` (what to change)."""
-    state_dict = {k.removeprefix('module.'): np.asarray(v) for k, v in state_dict.items()}
+    state_dict = without_prefix(state_dict)
     expected = {theirs for theirs, ours in layers.items() if ours in shapes}
     present = {k.rsplit('.', 1)[0] for k in state_dict}
     if present != expected:
@@ -68,7 +69,7 @@ def dense_layers(state_dict: dict, layers: dict[str, str], shapes: dict, what: s
     params = {}
     for theirs in sorted(expected):
         ours = layers[theirs]
-        kernel, bias = state_dict[f'{theirs}.weight'].T, state_dict[f'{theirs}.bias']
+        kernel, bias = dense_kernel(state_dict[f'{theirs}.weight']), state_dict[f'{theirs}.bias']
         for leaf, value in (('kernel', kernel), ('bias', bias)):
             want = tuple(shapes[ours][leaf].shape)
             if value.shape != want:
@@ -88,9 +89,8 @@ def check_import_config(config: ml_collections.ConfigDict) -> None:
 
 
 def import_weights(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """The original checkpoint at weights.path as step 0 of <workdir>/seed_<seed>/best_on_test."""
-    check_import_config(config)
-    gan.check_config(config)
+    """The original checkpoint at weights.path as step 0 of <workdir>/seed_<seed>/best_on_test (the config is
+    checked: zsl_jax.checks.check_import)."""
     path = resolve_data_path(config, config.weights.path)
     if not os.path.isfile(path):
         raise ConfigError(f'weights.path {path} is not a file')

