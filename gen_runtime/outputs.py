@@ -4,6 +4,10 @@ A mode that works on a trained checkpoint writes into `<workdir>/<mode>/step_<N>
 step), so no mode overwrites another's results and results of different checkpoints sit side by side;
 rerunning a mode on the same checkpoint replaces its own results. Training's own records (config.json,
 metrics.jsonl, metrics.json, checkpoints/) stay at the top of the workdir.
+
+A mode's summary file has the same name in every family (SAMPLING_FILE for sample, LIKELIHOOD_FILE for
+likelihood, gen_runtime.sample_quality's eval_metrics.json for eval, metrics.json for training), and a mode ends by
+printing its summary as one JSON line (`write_json(..., echo=True)`), which a script can read with json.loads.
 """
 
 import json
@@ -13,6 +17,9 @@ import jax
 import numpy as np
 
 from gen_runtime.images import save_image_grid
+
+SAMPLING_FILE = 'sampling.json'
+LIKELIHOOD_FILE = 'likelihood.json'
 
 
 def is_chief() -> bool:

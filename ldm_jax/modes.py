@@ -28,7 +28,7 @@ from gen_runtime.data import TrainBatches, first_examples, load_dataset
 from gen_runtime.errors import DataError
 from gen_runtime.images import save_image_grid
 from gen_runtime.modes import Mode
-from gen_runtime.outputs import results_dir, write_json, write_samples
+from gen_runtime.outputs import LIKELIHOOD_FILE, SAMPLING_FILE, results_dir, write_json, write_samples
 from gen_runtime.rng import stream
 from ldm_jax import checks
 from ldm_jax.autoencoder_task import autoencoder_initialiser, autoencoder_task
@@ -113,8 +113,8 @@ def sample(config: ml_collections.ConfigDict, workdir: str) -> None:
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     out = results_dir(workdir, 'sample', sampler.step)
-    write_samples(out, images, labels=labels)
-    print(f'{len(images)} samples of step {sampler.step} in {out}')
+    summary = {'step': sampler.step, 'num_samples': len(images), **write_samples(out, images, labels=labels)}
+    write_json(os.path.join(out, SAMPLING_FILE), summary, echo=True)
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -133,7 +133,7 @@ def likelihood(config: ml_collections.ConfigDict, workdir: str) -> None:
     dataset = first_examples(load_dataset(config, config.data.eval_split), config.likelihood.max_examples)
     results = likelihood_of_split(config, unet_from_config(config, space.shape[-1]), params, dataset,
                                   stream(config.seed, 'likelihood'))
-    write_json(os.path.join(results_dir(workdir, 'likelihood', step), 'likelihood.json'), {'step': step, **results},
+    write_json(os.path.join(results_dir(workdir, 'likelihood', step), LIKELIHOOD_FILE), {'step': step, **results},
                echo=True)
 
 
@@ -166,7 +166,7 @@ def memorization(config: ml_collections.ConfigDict, workdir: str) -> None:
 def preprocess(config: ml_collections.ConfigDict, workdir: str) -> None:
     source, destination = preprocess_paths(config, workdir)
     count = resize_folder(source, destination, config.preprocess.size)
-    print(f'{count} images resized to {config.preprocess.size}x{config.preprocess.size} in {destination}')
+    print(json.dumps({'images': count, 'size': config.preprocess.size, 'folder': destination}))
 
 
 # Sections that may change between invocations on one workdir (besides gen_runtime.config's): how to

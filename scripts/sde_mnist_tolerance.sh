@@ -2,7 +2,7 @@
 # How the MNIST bits/dim of scripts/sde_mnist.sh depend on the ODE tolerance: the trained run in
 # [workdir] (default runs/sde_mnist) evaluated on its first N_TEST test images (default 50, the same
 # images, dequantisation and probe at every tolerance) at rtol = atol = 1e-3, 1e-4, 1e-5, 1e-6, each in
-# a copy of the run (<workdir>_tol<TOL>/likelihood/step_<N>/summary.json).
+# a copy of the run (<workdir>_tol<TOL>/likelihood/step_<N>/likelihood.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKDIR="${1:-runs/sde_mnist}"

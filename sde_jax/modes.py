@@ -26,7 +26,7 @@ from gen_runtime import parallel, trainer
 from gen_runtime.data import device_eval_batches, first_examples, image_preprocessor
 from gen_runtime.images import save_image_grid
 from gen_runtime.modes import Mode
-from gen_runtime.outputs import is_chief, results_dir, write_json, write_samples
+from gen_runtime.outputs import LIKELIHOOD_FILE, SAMPLING_FILE, is_chief, results_dir, write_json, write_samples
 from gen_runtime.pytree import count_params
 from sde_jax import checks
 from sde_jax.experiment import Experiment, load_images, make_experiment, train_task
@@ -73,9 +73,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> None:
         'train_seconds_this_invocation': train_seconds,
         'num_params': num_params,
         'samples': summary,
-    })
-    if is_chief():
-        print(f'samples: {summary["grid"]}; metrics: {os.path.join(workdir, "metrics.json")}')
+    }, echo=True)
 
 
 def sample(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -84,9 +82,7 @@ def sample(config: ml_collections.ConfigDict, workdir: str) -> None:
     step, state = trainer.load_trained_state(config, workdir, exp.init_state)
     out = results_dir(workdir, 'sample', step)
     summary = draw_samples(exp, state.ema_params, out)
-    write_json(os.path.join(out, 'sampling.json'), {'step': step, **summary})
-    if is_chief():
-        print(f'samples: {summary["grid"]}, {summary["npz"]}')
+    write_json(os.path.join(out, SAMPLING_FILE), {'step': step, **summary}, echo=True)
 
 
 def likelihood(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -95,13 +91,7 @@ def likelihood(config: ml_collections.ConfigDict, workdir: str) -> None:
     step, state = trainer.load_trained_state(config, workdir, exp.init_state)
     out = results_dir(workdir, 'likelihood', step)
     summary = {'step': step, **evaluate_bpd(exp, state.ema_params, out, step)}
-    path = os.path.join(out, 'summary.json')
-    write_json(path, summary)
-    if is_chief():
-        print(f'bits/dim on {summary["split"]} ({summary["num_examples"]} examples): {summary["bpd"]:.4f} '
-              f'+- {summary["bpd_standard_error"]:.4f} (dequantised; continuous {summary["continuous_bpd"]:.4f} + '
-              f'offset {summary["dequantisation_offset_bits"]:g}), {summary["seconds_per_example"]:.3g} s per '
-              f'example; {path}')
+    write_json(os.path.join(out, LIKELIHOOD_FILE), summary, echo=True)
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -114,7 +104,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
                              config.sampling.seed, progress=False)
     results = evaluate_samples(config, results_dir(workdir, 'eval', step), batches)
     if is_chief():
-        print(f'step {step}: ' + ', '.join(f'{k}={v:.4g}' for k, v in sorted(results.items())))
+        print(json.dumps({'step': step, **results}))
 
 
 def _controllable(config: ml_collections.ConfigDict, workdir: str, kind: str) -> None:
@@ -137,8 +127,10 @@ def _controllable(config: ml_collections.ConfigDict, workdir: str, kind: str) ->
         out = results_dir(workdir, kind, step)
         rows = np.concatenate([originals, sampler.observation(originals), results])
         grid = save_image_grid(rows, os.path.join(out, f'{kind}.png'), ncols=count)
-        np.savez_compressed(os.path.join(out, f'{kind}.npz'), originals=originals, results=results)
-        print(f'step {step}: {grid} (rows: originals, observations, results)')
+        npz = os.path.join(out, f'{kind}.npz')
+        np.savez_compressed(npz, originals=originals, results=results)
+        print(json.dumps({'step': step, 'num_images': count, 'grid': grid, 'npz': npz,
+                          'grid_rows': ['originals', 'observations', 'results']}))
 
 
 def inpaint(config: ml_collections.ConfigDict, workdir: str) -> None:

@@ -1,5 +1,6 @@
 """Results of a protocol: a JSON file, a Markdown table (per seed, mean and std) and the seen-unseen curve."""
 
+import json
 import os
 
 import ml_collections
@@ -64,7 +65,8 @@ def plot_curves(results: list[SeedResult], title: str, path: str) -> None:
 
 def write_results(config: ml_collections.ConfigDict, workdir: str, results: list[SeedResult], params: dict,
                   benchmark: str, name: str = 'results', extra: dict | None = None) -> dict:
-    """Writes <name>.json, <name>.md and <name>_seen_unseen.png into `workdir`; returns the JSON payload.
+    """Writes <name>.json, <name>.md and <name>_seen_unseen.png into `workdir` and prints the summary as one
+    JSON line (title, protocol, the metrics' mean and spread over seeds, extra); returns the JSON payload.
 
     `benchmark` names the problem in the title; `extra` entries are added to the JSON and listed under
     the table.
@@ -86,5 +88,6 @@ def write_results(config: ml_collections.ConfigDict, workdir: str, results: list
     with open(os.path.join(workdir, f'{name}.md'), 'w') as f:
         f.write(table)
     plot_curves(results, f'{title}\n{config.eval.protocol}', os.path.join(workdir, f'{name}_seen_unseen.png'))
-    print(table)
+    print(json.dumps({'title': title, 'protocol': config.eval.protocol, 'summary': summary, **(extra or {}),
+                      'results': os.path.join(workdir, f'{name}.json')}))
     return payload

@@ -86,7 +86,9 @@ def test_latent_diffusion_end_to_end(data_root, tmp_path, monkeypatch):
                        '--config.training.num_steps=4', '--config.training.log_every=4',
                        '--config.training.checkpoint_every=4', f'--config.latent.first_stage_workdir={vq_dir}'],
                       devices=2, env={'JAXGEN_DATA_ROOT': str(data_root)})
-    assert '8 samples of step 4' in proc.stdout
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])  # the summary, as sampling.json holds it
+    assert printed == json.load(open(ldm_dir / 'sample' / 'step_4' / 'sampling.json'))
+    assert printed['step'] == 4 and printed['num_samples'] == 8
     images, _, out = _newest_samples(ldm_dir)
     assert images.shape == (8, 32, 32, 3) and images.dtype == np.uint8 and (out / 'samples.png').exists()
     assert np.abs(images.astype(float) - evaluated * 255).max() <= 1.0

@@ -33,7 +33,7 @@ def test_an_imported_checkpoint_samples_evaluates_and_fine_tunes_through_main(tm
     assert sampling['step'] == 0 and sampling['method'] == 'ode'
     assert sampling['score_evaluations_per_batch'][0] > 2
     run_python(args + ['--mode', 'likelihood'])
-    summary = json.loads((workdir / 'likelihood' / 'step_0' / 'summary.json').read_text())
+    summary = json.loads((workdir / 'likelihood' / 'step_0' / 'likelihood.json').read_text())
     assert summary['step'] == 0 and np.isfinite(summary['bpd'])
     run_python(args + ['--mode', 'train'])
     logged = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]

@@ -44,7 +44,8 @@ def test_cizsl_best_on_test_on_two_devices_writes_labelled_results(data_root, tm
                        f'--config.benchmark.features_dir={features}', '--config.eval.protocol=best_on_test', *TINY],
                       devices=2,
                       env={'JAXGEN_DATA_ROOT': str(data_root)})
-    assert 'seen-unseen AUC' in proc.stdout
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])  # the summary as one JSON line
+    assert printed['results'] == str(workdir / 'results.json') and 'gzsl_auc' in printed['summary']
     with open(workdir / 'results.json') as f:
         results = json.load(f)
     assert results['protocol'] == 'best_on_test' and 'ORIGINAL PROTOCOL' in results['protocol_description']
