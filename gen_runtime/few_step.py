@@ -155,6 +155,19 @@ def heun(x0_fn: X0Fn, x: jax.Array, ts: jax.Array, alphas: jax.Array, sigmas: ja
     return alphas[-1] * y
 
 
+def solve(method: str, x0_fn: X0Fn, x: jax.Array, ts: jax.Array, alphas: jax.Array, sigmas: jax.Array, *,
+          eta: float = 0.0, order: int = 2, rng: jax.Array | None = None) -> jax.Array:
+    """The few-step sampler `method` (one of METHODS) from x at ts[0] through `ts`: the one entry point every
+    family calls (`eta` and `rng` are DDIM's, `order` DPM-Solver++'s)."""
+    if method == 'ddim':
+        return ddim(x0_fn, x, ts, alphas, sigmas, eta=eta, rng=rng)
+    if method == 'dpm_solver_pp':
+        return dpm_solver_pp(x0_fn, x, ts, alphas, sigmas, order=order)
+    if method == 'heun':
+        return heun(x0_fn, x, ts, alphas, sigmas)
+    raise ValueError(f'method={method!r} is not one of {", ".join(METHODS)}')
+
+
 def spaced_times(spacing: str, num_steps: int, t_max: float, t_min: float,
                  alpha_sigma: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], rho: float = 7.0,
                  grid: int = 100_001) -> np.ndarray:

@@ -170,9 +170,7 @@ def few_step_sample(method: str, denoise: Callable, schedule: Schedule, x_T: jax
         return jnp.clip(x0, -1.0, 1.0) if clip else x0
 
     times = jnp.asarray(np.append(timesteps, 0), jnp.int32)
-    if method == 'dpm_solver_pp':
-        return few_step.dpm_solver_pp(x0_fn, x_T, times, alphas, sigmas, order=order)
-    return few_step.heun(x0_fn, x_T, times, alphas, sigmas)
+    return few_step.solve(method, x0_fn, x_T, times, alphas, sigmas, order=order)
 
 
 def _sample_fn(config: ml_collections.ConfigDict, shape: tuple[int, int, int], first_stage: Any, classifier: Any,

@@ -154,13 +154,6 @@ def few_step_sample(sde: SDE, score: ScoreFn, shape: tuple[int, ...], rng: jax.A
     def x0_fn(x: jax.Array, t: jax.Array) -> jax.Array:
         return denoise(sde, score, x, t)
 
-    x = sde.prior_sampling(prior_rng, shape)
-    if method == 'ddim':
-        x = few_step.ddim(x0_fn, x, ts, alphas, sigmas, eta=eta, rng=step_rng)
-    elif method == 'dpm_solver_pp':
-        x = few_step.dpm_solver_pp(x0_fn, x, ts, alphas, sigmas, order=order)
-    elif method == 'heun':
-        x = few_step.heun(x0_fn, x, ts, alphas, sigmas)
-    else:
-        raise ValueError(f'method={method!r} is not one of {", ".join(few_step.METHODS)}')
+    x = few_step.solve(method, x0_fn, sde.prior_sampling(prior_rng, shape), ts, alphas, sigmas, eta=eta, order=order,
+                       rng=step_rng)
     return x0_fn(x, jnp.full((shape[0],), ts[-1])) if denoise_last else x

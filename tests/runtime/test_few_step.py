@@ -135,6 +135,11 @@ def test_diffusers_third_order_multistep_update_is_locally_second_order():
     assert 2.9 < slope < 3.25, slope
 
 
+def test_solve_refuses_an_unknown_method():
+    with pytest.raises(ValueError, match="method='euler' is not one of ddim, dpm_solver_pp, heun"):
+        few_step.solve('euler', lambda x, t: x, jnp.zeros((1, 2)), jnp.ones(2), jnp.ones(2), jnp.ones(2))
+
+
 def test_nfe_counts():
     assert few_step.nfe('ddim', 10) == few_step.nfe('dpm_solver_pp', 10) == 10
     assert few_step.nfe('heun', 10) == 20 and few_step.nfe('heun', 10, ends_at_zero=True) == 19
@@ -197,9 +202,8 @@ def _ours(method, x_T, ts, sigma_hat, **kwargs):
         return jnp.sqrt(s**2 + 1.0) * x - s * _eps(x, t)  # (x - sigma_t eps) / alpha_t
 
     times = jnp.asarray(np.append(ts, 0.0), jnp.float32)
-    solve = getattr(few_step, method)
-    run = jax.jit(lambda x: solve(x0_fn, x, times, jnp.asarray(alphas, jnp.float32),
-                                  jnp.asarray(sigma_hat * alphas, jnp.float32), **kwargs))
+    run = jax.jit(lambda x: few_step.solve(method, x0_fn, x, times, jnp.asarray(alphas, jnp.float32),
+                                           jnp.asarray(sigma_hat * alphas, jnp.float32), **kwargs))
     return np.asarray(run(jnp.asarray(x_T)))  # x_T in x_t terms: diffusers' x^_T = x_T / alpha_T
 
 
