@@ -129,9 +129,7 @@ def load_dataset(config: ml_collections.ConfigDict, split: str) -> Dataset:
     else:
         raise ConfigError(f"data.source={data.source!r} is not one of 'digits', 'npz', "
                           "'image_folder', 'tfds'")
-    if data.max_examples and isinstance(dataset, ArrayDataset):
-        dataset = ArrayDataset({k: v[:data.max_examples] for k, v in dataset.arrays.items()},
-                               dataset.levels)
+    dataset = first_examples(dataset, data.max_examples)  # every source, tfds included
     if len(dataset) == 0:
         raise DataError(f'split {split!r} of data source {data.source!r} has no examples')
     return dataset

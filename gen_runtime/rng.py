@@ -1,9 +1,12 @@
-"""Named random streams: every random number of a run is drawn from `stream(seed, name, *indices)`.
+"""Named random streams: training (every family), ldm's sampling and likelihood and zsl's evaluation draw their
+random numbers from `stream(seed, name, *indices)`.
 
 A stream is the run's seed folded with the stream's number, then with each index (a step, a batch):
 the same numbers whatever the device count, resumes or the order the streams are used in, and two
 streams never share numbers. New streams take new numbers; a number is never reused, so results of
-earlier runs stay reproducible.
+earlier runs stay reproducible. (sde_jax's sampling, inpainting, colorization and likelihood still take
+`jax.random.key(sampling.seed)` / `key(likelihood.seed)` folded with the batch index; moving them onto streams
+changes their numbers, so it waits for the one seed field of every family.)
 """
 
 import jax

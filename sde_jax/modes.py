@@ -1,4 +1,4 @@
-"""The modes of `main.py` for sde_jax configs: train, sample, likelihood, eval.
+"""The modes of `main.py` for sde_jax configs: train, sample, likelihood, eval, inpaint, colorize, import_weights.
 
 Every mode reads `<workdir>` and writes its results into `<workdir>/<mode>/step_<N>/`, N the step of
 the checkpoint it used (gen_runtime.outputs; process 0 writes files):
@@ -6,7 +6,7 @@ the checkpoint it used (gen_runtime.outputs; process 0 writes files):
               train/step_N/samples.png, samples.npz, and metrics.json at the top of the workdir;
   sample      samples from the newest checkpoint: samples.png, samples.npz, sampling.json;
   likelihood  bits/dim of the whole `likelihood.split` through the probability-flow ODE:
-              batches.jsonl (streamed per batch) and summary.json;
+              batches.jsonl (streamed per batch) and likelihood.json;
   eval        `eval.num_samples` samples scored by gen_runtime.sample_quality.evaluate_samples;
   inpaint     fills the unobserved pixels (sampling.inpaint_mask) of test images: inpaint.png/.npz;
   colorize    colours grey-level test images: colorize.png/.npz;

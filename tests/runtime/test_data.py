@@ -138,6 +138,9 @@ def test_tfds_source_runs_on_mock_data():
         batch = data.TrainBatches(ds, 8, seed=0, preprocess=preprocess).host_batches(0, 2)
     assert batch['image'].shape == (2, 8, 28, 28, 1) and batch['label'].shape == (2, 8)
     assert batch['image'].dtype == np.float32
+    config.data.max_examples = 12  # applies to tfds as to every source (it was ignored there)
+    with tfds.testing.mock_data(num_examples=20):
+        assert len(data.load_dataset(config, 'train')) == 12
 
 
 def test_tfds_data_set_that_cannot_be_opened_says_what_to_do(tmp_path):
