@@ -1,12 +1,11 @@
-"""Named random streams: training (every family), ldm's sampling and likelihood and zsl's evaluation draw their
-random numbers from `stream(seed, name, *indices)`.
+"""Named random streams: every jax key of a run (training, sampling, inpainting and colorization, likelihood,
+evaluation; every family) is drawn from `stream(seed, name, *indices)`.
 
 A stream is the run's seed folded with the stream's number, then with each index (a step, a batch):
 the same numbers whatever the device count, resumes or the order the streams are used in, and two
 streams never share numbers. New streams take new numbers; a number is never reused, so results of
-earlier runs stay reproducible. (sde_jax's sampling, inpainting, colorization and likelihood still take
-`jax.random.key(sampling.seed)` / `key(likelihood.seed)` folded with the batch index; moving them onto streams
-changes their numbers, so it waits for the one seed field of every family.)
+earlier runs stay reproducible. The seed is `config.seed` except where a family's config gives a mode its own
+(sde_jax: `sampling.seed`, `likelihood.seed`, so that one trained run can be sampled with several).
 """
 
 import jax
@@ -14,8 +13,8 @@ import jax
 STREAMS = {
     'training': 1,  # the update step's noise, per global step (gen_runtime.trainer)
     'zsl_evaluation': 2,  # the synthetic features of a ZSL evaluation, per step (zsl_jax.protocol)
-    'sampling': 3,  # ldm_jax samples, per batch (sample and eval draw the same sequence)
-    'likelihood': 4,  # ldm_jax's variational bound, per batch
+    'sampling': 3,  # samples (and sde's inpainting / colorization), per batch (sample and eval draw the same)
+    'likelihood': 4,  # the probes and dequantisation of a likelihood (sde's ODE, ldm's variational bound), per batch
 }
 
 

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from gen_runtime import few_step, parallel
 from gen_runtime.errors import ConfigError, config_terms
+from gen_runtime.rng import stream
 from sde_jax import controllable
 from sde_jax.experiment import Experiment
 from sde_jax.ode import ode_sample
@@ -136,7 +137,7 @@ def sample_batches(exp: Experiment, params: PyTree, num_samples: int, batch_size
     batches = math.ceil(num_samples / batch_size)
     bar = tqdm(total=num_samples, desc='sample', unit='img', dynamic_ncols=True,
                disable=not (progress and jax.process_index() == 0 and exp.config.runtime.progress_bar))
-    rng = jax.random.key(seed)
+    rng = stream(seed, 'sampling')
     try:
         for b in range(batches):
             images = parallel.to_host(sampler(params, jax.random.fold_in(rng, b)))

@@ -19,6 +19,7 @@ import numpy as np
 
 from gen_runtime import parallel
 from gen_runtime.data import device_eval_batches, first_examples, image_preprocessor
+from gen_runtime.rng import stream
 from sde_jax.experiment import Experiment, load_images
 from sde_jax.generation import batch_parallel_jit
 from sde_jax.likelihood import bits_per_dim, ode_log_likelihood
@@ -88,7 +89,7 @@ def evaluate_bpd(exp: Experiment, params: dict, out_dir: str, step: int) -> dict
     for index, x, mask in device_eval_batches(dataset, lk.batch_size, preprocess, seed=lk.seed, desc='bits/dim',
                                               progress=config.runtime.progress_bar, skip=done.__contains__):
         start = time.perf_counter()
-        bpd, nfe = fn(params, exp.to_model_space(x['image']), jax.random.fold_in(jax.random.key(lk.seed), index))
+        bpd, nfe = fn(params, exp.to_model_space(x['image']), stream(lk.seed, 'likelihood', index))
         real = bpd[mask]
         record = {'batch': index, **settings, 'count': int(mask.sum()), 'bpd_sum': float(real.sum()),
                   'bpd_mean': float(real.mean()), 'bpd_sq_sum': float((real**2).sum()), 'nfe': nfe,

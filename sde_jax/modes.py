@@ -28,6 +28,7 @@ from gen_runtime.images import save_image_grid
 from gen_runtime.modes import Mode
 from gen_runtime.outputs import LIKELIHOOD_FILE, SAMPLING_FILE, is_chief, results_dir, write_json, write_samples
 from gen_runtime.pytree import count_params
+from gen_runtime.rng import stream
 from sde_jax import checks
 from sde_jax.experiment import Experiment, load_images, make_experiment, train_task
 from sde_jax.generation import ConstrainedSampler, sample_batches, sampling_summary
@@ -114,7 +115,7 @@ def _controllable(config: ml_collections.ConfigDict, workdir: str, kind: str) ->
     dataset = first_examples(load_images(config, config.data.eval_split, exp.image_shape), config.sampling.num_samples)
     sampler = ConstrainedSampler(exp, kind)
     preprocess = image_preprocessor(config.data, dataset.levels)
-    rng = jax.random.key(config.sampling.seed)
+    rng = stream(config.sampling.seed, 'sampling')
     originals, results = [], []
     for index, batch, mask in device_eval_batches(dataset, config.sampling.batch_size, preprocess, desc=kind,
                                                   progress=config.runtime.progress_bar):
