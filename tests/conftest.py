@@ -15,12 +15,12 @@ REPO = Path(__file__).resolve().parent.parent
 # jax's persistent compilation cache, one folder per test session (made by the controlling process, inherited by
 # the xdist workers, every main.py subprocess and the notebooks' kernels): the same computation compiled again
 # by another test or process (the quickstart's train step in a dozen subprocess runs, say) is read back instead
-# of compiled. Every compile is cached (min compile time 0); a size limit turns on jax's file lock around reads
-# and writes, so concurrent processes never read a half-written entry. The results are those of a fresh compile
-# (the key is the computation, jax/XLA versions and flags); a session that sets JAX_COMPILATION_CACHE_DIR itself
-# keeps its own.
-XLA_CACHE_ENV = {'JAX_COMPILATION_CACHE_DIR': '', 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
-                 'JAX_COMPILATION_CACHE_MAX_SIZE': str(8 << 30)}
+# of compiled. Only compiles of a second or more are cached (jax's default: caching every compile made thousands
+# of entries, and jax's size check lists the whole folder on every write, which cost more than it saved); a size
+# limit turns on jax's file lock around reads and writes, so concurrent processes never read a half-written
+# entry. The results are those of a fresh compile (the key is the computation, jax/XLA versions and flags); a
+# session that sets JAX_COMPILATION_CACHE_DIR itself keeps its own.
+XLA_CACHE_ENV = {'JAX_COMPILATION_CACHE_DIR': '', 'JAX_COMPILATION_CACHE_MAX_SIZE': str(8 << 30)}
 _CACHE_KEY = pytest.StashKey[str]()
 
 
