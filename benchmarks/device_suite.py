@@ -139,12 +139,9 @@ def compare_torch(name: str, ours: Callable[[], Any], eager: Callable[[], Any],
     return row
 
 
-def _config(path: str, dtype: str, **overrides: Any) -> Any:
+def _config(path: str, dtype: str) -> Any:
     config = load_config_file(path)
     config.runtime.compute_dtype = dtype
-    for key, value in overrides.items():
-        section, field = key.split('.')
-        config[section][field] = value
     return config
 
 
@@ -159,7 +156,7 @@ def ddpmpp_training(dtype: str, tiny: bool, repeats: int) -> dict:
     side = exp.config.data.image_size
     x = np.asarray(exp.to_model_space(np.random.default_rng(2).uniform(size=(batch, side, side, 3))), np.float32)
 
-    def pair() -> tuple[Callable[[], Any], Callable[[], Any], int]:
+    def pair() -> tuple[Callable[[], Any], Callable[[], Any], torch.nn.Module]:
         with torch.device(torch_device()):
             torch.manual_seed(0)
             model = torch_ddpmpp(exp)
