@@ -8,6 +8,7 @@ and runs. This file parses flags and turns the errors a user can fix into one `e
 import logging
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 
 import ml_collections
@@ -42,8 +43,11 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT
 
 
 def fail(message: str) -> None:
-    """Prints a one-line error and exits with EXIT_USER_ERROR."""
+    """Prints a one-line error and exits with EXIT_USER_ERROR. A write the error interrupted (orbax's async
+    checkpoint save, say) may leave a coroutine never awaited; Python would report it at shutdown, after the
+    error line, so that warning is silenced on this path (the error line says what happened)."""
     print(f'error: {message}', file=sys.stderr)
+    warnings.filterwarnings('ignore', message=r"coroutine '.*' was never awaited", category=RuntimeWarning)
     sys.exit(EXIT_USER_ERROR)
 
 
