@@ -202,14 +202,15 @@ def cizsl_iterations(dtype: str, tiny: bool, repeats: int) -> dict:
     from benchmarks.zsl_cizsl import cub_easy_sized_problem
     from benchmarks.zsl_cizsl_torch import TorchCizsl
     from configs.zsl import base
-    from zsl_jax import gan
+    from zsl_jax.experiment import make_experiment, train_task, training_batches
 
     config = base.use_cizsl(base.get_config())
     config.runtime.compute_dtype = dtype
     if tiny:
         config.training.batch_size, config.model.hidden_dim, config.model.text_reduction_dim = 32, 64, 16
     problem = cub_easy_sized_problem(tiny=tiny)
-    task = gan.make_task(config, problem)
+    exp = make_experiment(config, problem)
+    task = train_task(exp, training_batches(exp))
     holder = {'state': jax.jit(task.init_state)(jax.random.key(0)), 'step': 0}
     update = jax.jit(task.update)
 

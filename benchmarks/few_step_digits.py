@@ -29,7 +29,7 @@ from gen_runtime import trainer
 from gen_runtime.config import load_config_file
 from gen_runtime.data import load_dataset
 from gen_runtime.sample_quality.metrics import frechet_distance
-from sde_jax.experiment import make_experiment
+from sde_jax.experiment import initialiser, make_experiment
 from sde_jax.generation import sample_batches
 
 # (method, its settings): steps for the step-based samplers, the tolerance for the adaptive ODE
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument('--plot', default='docs/few_step_digits.png')
     args = parser.parse_args()
     base = load_config_file('configs/quickstart.py')
-    step, state = trainer.load_trained_state(base, args.workdir, make_experiment(base).init_state)
+    step, state = trainer.load_trained_state(base, args.workdir, initialiser(make_experiment(base)))
     test, train = (_images_in_unit_range(base, split) for split in ('test', 'train'))
     test_stats = pixel_statistics(test)
     floor = frechet_distance(*pixel_statistics(train), *test_stats)

@@ -23,7 +23,7 @@ from gen_runtime.data import ArrayDataset, TrainBatches
 from gen_runtime.pytree import count_params
 from ldm_jax import convert
 from ldm_jax.diffusion import split_prediction
-from ldm_jax.diffusion_task import DataSpace, diffusion_task
+from ldm_jax.experiment import DataSpace, Experiment, train_task
 from ldm_jax.models import unet_from_config
 from ldm_jax.samplers import ddim_sample, ddim_timesteps
 from ldm_jax.schedule import schedule_from_config
@@ -63,8 +63,8 @@ def training_step_pair(config, batch: int, shape: tuple[int, int, int] = SHAPE) 
     assert count == count_params(params)
 
     latents = np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32)
-    task = diffusion_task(config, TrainBatches(ArrayDataset({'latent': latents}), batch, 0),
-                          DataSpace(shape, latent=True))
+    exp = Experiment(config, DataSpace(shape, latent=True), schedule_from_config(config.diffusion), ours, None, None)
+    task = train_task(exp, TrainBatches(ArrayDataset({'latent': latents}), batch, 0))
     holder = {'state': task.init_state(jax.random.key(0)).replace(params=params, ema_params=params), 'step': 0}
     batch_arrays = {'latent': jnp.asarray(latents)}
     update = jax.jit(task.update)

@@ -28,7 +28,7 @@ from benchmarks.harness import compare, parse_arguments, record_from_args
 from gen_runtime import trainer
 from gen_runtime.config import load_config_file
 from gen_runtime.data import image_preprocessor, load_dataset
-from sde_jax.experiment import make_experiment
+from sde_jax.experiment import initialiser, make_experiment
 from sde_jax.likelihood import bits_per_dim, draw_probes, hutchinson_divergence, ode_log_likelihood
 from sde_jax.ode import probability_flow_drift
 
@@ -85,7 +85,7 @@ def main(argv: list[str]) -> None:
     config = load_config_file('configs/sde/mnist_tutorial.py')
     exp = make_experiment(config)
     if args.workdir:
-        step, state = trainer.load_trained_state(config, args.workdir, exp.init_state)
+        step, state = trainer.load_trained_state(config, args.workdir, initialiser(exp))
         params, weights = state.ema_params, f'{args.workdir} (step {step}, EMA)'
     else:
         params, weights = jax.jit(exp.init_params)(jax.random.key(0)), 'random init'

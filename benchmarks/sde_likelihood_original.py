@@ -29,7 +29,7 @@ from benchmarks.harness import compare, parse_arguments, record_from_args
 from benchmarks.sde_likelihood import EPS, images
 from configs.sde import cifar10_ddpmpp_continuous
 from gen_runtime import trainer
-from sde_jax.experiment import make_experiment
+from sde_jax.experiment import initialiser, make_experiment
 from sde_jax.likelihood import bits_per_dim, draw_probes, ode_log_likelihood
 from sde_jax.weights import import_weights
 from tests.sde.fixtures.make_score_sde_pytorch_fixtures import load_original, make_sde, randomise, smooth_in_time
@@ -93,7 +93,7 @@ def main(argv: list[str]) -> None:
         config.lock()
         import_weights(config, str(Path(tmp) / 'run'))
         exp = make_experiment(config)
-        _, state = trainer.load_trained_state(config, str(Path(tmp) / 'run'), exp.init_state)
+        _, state = trainer.load_trained_state(config, str(Path(tmp) / 'run'), initialiser(exp))
     params = state.ema_params
 
     x_unit, source = images(config, args.batch)

@@ -21,7 +21,8 @@ import torch
 from benchmarks.harness import compare, merge_checks, parse_arguments, record_from_args, same_network
 from benchmarks.zsl_cizsl_torch import TorchCizsl
 from configs.zsl import base
-from zsl_jax import gan, models
+from zsl_jax import models
+from zsl_jax.experiment import make_experiment, train_task, training_batches
 from zsl_jax.problem import ZslProblem
 
 PUBLISHED_ITERATIONS = 3000
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         args.repeats = 1
         config.training.batch_size, config.model.hidden_dim, config.model.text_reduction_dim = 32, 64, 16
     problem = cub_easy_sized_problem(tiny=args.tiny)
-    task = gan.make_task(config, problem)
+    exp = make_experiment(config, problem)
+    task = train_task(exp, training_batches(exp))
     state = {'value': jax.jit(task.init_state)(jax.random.key(0)), 'step': 0}
     update = jax.jit(task.update)
 

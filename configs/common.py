@@ -100,6 +100,15 @@ def get_config() -> ml_collections.ConfigDict:
     optim.ema_warmup = False
 
     config.eval = ev = ml_collections.ConfigDict()
+    # The parameters of the run's networks that every mode using them takes (sampling, likelihood,
+    # reconstructions, FID, ZSL evaluation): the exponential moving average of optim.ema_rate (True) or the raw
+    # parameters (False). A network read from another run (ldm's first stage and guidance classifier) is taken as
+    # that run's saved config says.
+    ev.use_ema = True
+    # Seed of every random number of the modes that use a trained model (samples, inpainting and colorization,
+    # the likelihood's probes and dequantisation; gen_runtime.rng.stream(eval.seed, <purpose>)), independent of
+    # the training seed, so that one trained run can be sampled with several.
+    ev.seed = 0
     # Samples generated and scored by `--mode eval` (FID in papers uses 50000).
     ev.num_samples = 50000
     # Images per Inception call over all devices (a multiple of the device count).
@@ -179,6 +188,8 @@ DOMAINS = {
     'optim.grad_clip': NON_NEGATIVE,
     'optim.ema_rate': PROBABILITY_RATE,
     'optim.ema_warmup': BOOL,
+    'eval.use_ema': BOOL,
+    'eval.seed': Int(0),
     'eval.num_samples': POSITIVE_INT,
     'eval.batch_size': POSITIVE_INT,
     'eval.metrics': CommaList('fid', 'kid', 'is', 'pr'),

@@ -23,6 +23,7 @@ RUN_INDEPENDENT_FIELDS = (
     'training.checkpoint_every',
     'training.keep_checkpoints',
     'data.root',
+    'data.eval_split',
     'data.tfds_dir',
     'runtime',
     'eval',

@@ -4,8 +4,9 @@ evaluation; every family) is drawn from `stream(seed, name, *indices)`.
 A stream is the run's seed folded with the stream's number, then with each index (a step, a batch):
 the same numbers whatever the device count, resumes or the order the streams are used in, and two
 streams never share numbers. New streams take new numbers; a number is never reused, so results of
-earlier runs stay reproducible. The seed is `config.seed` except where a family's config gives a mode its own
-(sde_jax: `sampling.seed`, `likelihood.seed`, so that one trained run can be sampled with several).
+earlier runs stay reproducible. Training draws from `config.seed` (zsl_jax's evaluation during training too: it
+belongs to the run of that seed); every mode that uses a trained model draws from `eval.seed`, so that one
+trained run can be sampled with several.
 """
 
 import jax

@@ -141,6 +141,16 @@ def load_trained_state(config: ml_collections.ConfigDict, workdir: str,
     return restored
 
 
+def trained_params(config: ml_collections.ConfigDict, workdir: str, initialiser: Initialiser, use_ema: bool,
+                   network: str | None = None) -> tuple[int, PyTree, PyTree]:
+    """(step, params, state) of the newest readable checkpoint of the run `config` describes in `workdir`: the
+    parameters of its network (the state's TrainState, or the TrainState at `state[network]`), the EMA ones if
+    `use_ema` (every mode passes `eval.use_ema`) else the raw ones; and the whole state, for what else it holds."""
+    step, state = load_trained_state(config, workdir, initialiser)
+    train_state = state if network is None else state[network]
+    return step, train_state.ema_params if use_ema else train_state.params, state
+
+
 class StopSignal:
     """Records SIGTERM or SIGINT (Ctrl-C) instead of dying, so the loop can save a checkpoint first."""
 

@@ -12,36 +12,34 @@ from gen_runtime.sample_quality.evaluate import check_eval_settings
 from gen_runtime.trainer import check_builds, check_train_settings
 from ldm_jax.autoencoder_task import autoencoder_initialiser, check_autoencoder_training
 from ldm_jax.data import image_shape
-from ldm_jax.diffusion_task import DataSpace, classifier_initialiser, diffusion_initialiser
+from ldm_jax.experiment import Experiment, classifier_max_timestep, initialiser, make_experiment
 from ldm_jax.generation import check_sampling, sample_labels
-from ldm_jax.pretrained import data_space
-from ldm_jax.schedule import schedule_from_config
 
 
-def check_diffusion(config: ml_collections.ConfigDict) -> DataSpace:
-    """The denoiser, its schedule and parameterisation, in pixel or first-stage latent space."""
-    space = data_space(config)
-    schedule_from_config(config.diffusion)
-    check_builds(diffusion_initialiser(config, space), 'model')
-    return space
+def check_model(config: ml_collections.ConfigDict) -> Experiment:
+    """The network `task` names (the denoiser in pixel or first-stage latent space, or the noise-conditional
+    classifier and the timesteps it is trained on), its schedule, and the runs it reads."""
+    if config.task == 'classifier':
+        max_t = classifier_max_timestep(config)
+        if not 0 < max_t <= config.diffusion.num_timesteps:
+            raise ConfigError(f'classifier.max_timestep={max_t} must be in 1..diffusion.num_timesteps')
+    exp = make_experiment(config)
+    check_builds(initialiser(exp), 'model' if config.task == 'diffusion' else 'classifier')
+    return exp
 
 
-def check_classifier(config: ml_collections.ConfigDict) -> None:
-    """The noise-conditional classifier and the timesteps it is trained on."""
-    max_t = config.classifier.max_timestep or config.diffusion.num_timesteps
-    if not 0 < max_t <= config.diffusion.num_timesteps:
-        raise ConfigError(f'classifier.max_timestep={max_t} must be in 1..diffusion.num_timesteps')
-    schedule_from_config(config.diffusion)
-    check_builds(classifier_initialiser(config, data_space(config)), 'classifier')
+def check_diffusion(config: ml_collections.ConfigDict) -> Experiment:
+    """check_model for a mode that needs the denoiser."""
+    if config.task != 'diffusion':
+        raise ConfigError(f"this mode uses the diffusion model; task={config.task!r} trains a classifier (set "
+                          "task='diffusion' and the denoiser's workdir)")
+    return check_model(config)
 
 
 def check_train(config: ml_collections.ConfigDict) -> None:
     """train: what `task` names, and the training and optimiser settings."""
     check_train_settings(config)
-    if config.task == 'diffusion':
-        check_diffusion(config)
-    else:
-        check_classifier(config)
+    check_model(config)
 
 
 def check_autoencoder(config: ml_collections.ConfigDict) -> None:
@@ -69,7 +67,7 @@ def check_eval(config: ml_collections.ConfigDict) -> None:
 
 
 def check_likelihood(config: ml_collections.ConfigDict) -> None:
-    if check_diffusion(config).latent:
+    if check_diffusion(config).space.latent:
         raise ConfigError('--mode likelihood gives bits/dim of pixel-space models; this config diffuses latents')
     parallel.check_batch_size(config.likelihood.batch_size, 'likelihood.batch_size')
 

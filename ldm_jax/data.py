@@ -69,15 +69,16 @@ def encode_dataset(encode: Callable[[PyTree, jax.Array], jax.Array], params: PyT
     return {k: np.concatenate(v) for k, v in out.items() if v}
 
 
-def cached_latents(config: ml_collections.ConfigDict, workdir: str, split: str, first_stage_step: int,
+def cached_latents(config: ml_collections.ConfigDict, workdir: str, split: str, first_stage: str,
                    encode: Callable[[PyTree, jax.Array], jax.Array], params: PyTree,
                    dataset: Dataset) -> dict[str, np.ndarray]:
-    """Latents of `split` (and of its mirror images if data.random_flip), cached per first-stage step."""
+    """Latents of `split` (and of its mirror images if data.random_flip), cached per `first_stage` (a name of the
+    first stage's parameters: its checkpoint step, EMA or raw)."""
     path = os.path.join(workdir, LATENT_DIR, f'{split}.npz')
     if os.path.exists(path):
         with np.load(path) as f:
             cached = {k: f[k] for k in f.files}
-        if int(cached.get('first_stage_step', -1)) == first_stage_step and len(cached['latent']) == len(dataset):
+        if str(cached.get('first_stage', '')) == first_stage and len(cached['latent']) == len(dataset):
             return cached
         log.info('latent cache %s is of another first stage or data set; recomputing', path)
     preprocess = unit_preprocessor(config, dataset, random_flip=False)
@@ -87,7 +88,7 @@ def cached_latents(config: ml_collections.ConfigDict, workdir: str, split: str, 
     if config.data.random_flip:
         arrays['latent_flipped'] = encode_dataset(encode, params, dataset, preprocess, batch_size, flip=True,
                                                   desc=f'encode {split} (mirrored)')['latent']
-    arrays['first_stage_step'] = np.asarray(first_stage_step)
+    arrays['first_stage'] = np.asarray(first_stage)
     if jax.process_index() == 0:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         np.savez(path + '.tmp.npz', **arrays)
@@ -97,7 +98,7 @@ def cached_latents(config: ml_collections.ConfigDict, workdir: str, split: str, 
 
 def latent_dataset(arrays: dict[str, np.ndarray]) -> ArrayDataset:
     """The cached latents as a data set with 'latent' (and 'latent_flipped', 'label')."""
-    return ArrayDataset({k: v for k, v in arrays.items() if k != 'first_stage_step'})
+    return ArrayDataset({k: v for k, v in arrays.items() if k != 'first_stage'})
 
 
 def latent_preprocessor(random_flip: bool) -> Callable[[Batch, np.random.Generator], Batch]:

@@ -7,7 +7,6 @@ then (latent diffusion) the first stage's decoder on latent / scale_factor, and 
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -17,13 +16,11 @@ import numpy as np
 from gen_runtime import few_step, parallel
 from gen_runtime.errors import ConfigError, config_terms
 from gen_runtime.pytree import PyTree
-from gen_runtime.trainer import load_trained_state
+from gen_runtime.rng import stream
 from ldm_jax.data import to_unit_range
 from ldm_jax.diffusion import eps_to_x0, split_prediction
-from ldm_jax.diffusion_task import diffusion_initialiser
+from ldm_jax.experiment import Experiment
 from ldm_jax.guidance import classifier_free_output, classifier_guided_eps, classifier_log_prob_grad
-from ldm_jax.models import unet_from_config
-from ldm_jax.pretrained import data_space, load_classifier, load_first_stage
 from ldm_jax.samplers import ddim_sample, ddim_timesteps, ddpm_sample
 from ldm_jax.schedule import Schedule, schedule_from_config
 
@@ -102,59 +99,58 @@ def sample_labels(config: ml_collections.ConfigDict, start: int, count: int) -> 
 
 
 class Sampler:
-    """Draws images in [0, 1] from the run in `workdir` as `config.sampling` says (checked by the mode's check,
-    ldm_jax.checks)."""
+    """`sampler(params, rng[, labels])` -> one batch of `batch_size` images in [0, 1], NHWC, sharded over the batch
+    axis, drawn as `exp.config.sampling` says (checked by the mode's check, ldm_jax.checks). Pure: `params` are
+    the trained networks {'unet', 'scale_factor'[, 'first_stage'][, 'classifier']} (ldm_jax.modes.trained_networks
+    loads them from workdirs); x_T and every step's noise come from `rng`."""
 
-    def __init__(self, config: ml_collections.ConfigDict, workdir: str) -> None:
-        self.config = config
-        space = data_space(config)
-        self.step, state = load_trained_state(config, workdir, diffusion_initialiser(config, space))
-        params = {'unet': state.ema_params if config.sampling.use_ema else state.params,
-                  'scale_factor': state.extra['scale_factor']}
-        first_stage = load_first_stage(config) if space.latent else None
-        classifier = load_classifier(config) if config.sampling.classifier_scale > 0 else None
-        if first_stage is not None:
-            params['first_stage'] = first_stage.params
-        if classifier is not None:
-            params['classifier'] = classifier.params
-        self.params = params
+    def __init__(self, exp: Experiment, batch_size: int) -> None:
+        self.exp, self.batch_size, self.shape = exp, batch_size, exp.space.shape
         self.mesh = parallel.make_mesh()
         batch = parallel.batch_sharded(self.mesh)
-        fn = _sample_fn(config, space.shape, first_stage, classifier, batch)
-        self.shape = space.shape
+        fn = _sample_fn(exp, batch)
 
         def from_key(params: PyTree, rng: jax.Array, labels: jax.Array) -> jax.Array:
             x_rng, step_rng = jax.random.split(rng)
-            return fn(params, jax.random.normal(x_rng, (labels.shape[0], *space.shape)), step_rng, labels)
+            return fn(params, jax.random.normal(x_rng, (labels.shape[0], *exp.space.shape)), step_rng, labels)
 
         rep = parallel.replicated(self.mesh)
         self._fn = jax.jit(from_key, in_shardings=(rep, rep, batch), out_shardings=batch)
         self._from_noise = jax.jit(fn, in_shardings=(rep, batch, rep, batch), out_shardings=batch)
 
-    def from_noise(self, x_T: np.ndarray, labels: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    def __call__(self, params: PyTree, rng: jax.Array, labels: np.ndarray | None = None) -> jax.Array:
+        """A batch with `labels` (this host's rows of the global batch's; default: those of the first batch of
+        sample_labels)."""
+        if labels is None:
+            labels = sample_labels(self.exp.config, 0, self.batch_size)[parallel.host_slice(self.batch_size)]
+        return self._fn(params, rng, parallel.host_local_to_global(np.asarray(labels, np.int32), self.mesh))
+
+    def from_noise(self, params: PyTree, x_T: np.ndarray, labels: np.ndarray | None = None,
+                   seed: int = 0) -> np.ndarray:
         """Images NHWC in [0, 1] from given initial noise x_T (N, *shape), e.g. the original code's, with
-        step noise (DDPM, DDIM eta > 0) from `seed`; labels default to those of `batches`."""
+        step noise (DDPM, DDIM eta > 0) from `seed`; labels default to those of `sample_batches`."""
         x_T = np.asarray(x_T, np.float32)
         if x_T.ndim != 4 or x_T.shape[1:] != tuple(self.shape):
             raise ValueError(f'x_T of shape {x_T.shape} is not (N, {", ".join(map(str, self.shape))})')
-        labels = sample_labels(self.config, 0, len(x_T)) if labels is None else np.asarray(labels, np.int32)
+        labels = sample_labels(self.exp.config, 0, len(x_T)) if labels is None else np.asarray(labels, np.int32)
         parallel.check_batch_size(len(x_T), 'the number of x_T rows')
         rows, rng = parallel.host_slice(len(x_T)), jax.random.split(jax.random.key(seed))[1]
-        images = self._from_noise(self.params, parallel.host_local_to_global(x_T[rows], self.mesh), rng,
+        images = self._from_noise(params, parallel.host_local_to_global(x_T[rows], self.mesh), rng,
                                   parallel.host_local_to_global(labels[rows], self.mesh))
         return parallel.to_host(images)
 
-    def batches(self, num_samples: int, rng: jax.Array) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(images NHWC in [0, 1], labels) in global batches of sampling.batch_size, the last one cut;
-        batch i from fold_in(rng, i)."""
-        size = self.config.sampling.batch_size
-        rows = parallel.host_slice(size)
-        for index in range(math.ceil(num_samples / size)):
-            labels = sample_labels(self.config, index * size, size)
-            placed = parallel.host_local_to_global(labels[rows], self.mesh)
-            images = self._fn(self.params, jax.random.fold_in(rng, index), placed)
-            keep = min(size, num_samples - index * size)
-            yield parallel.to_host(images)[:keep], labels[:keep]
+
+def sample_batches(exp: Experiment, params: PyTree, num_samples: int, batch_size: int,
+                   seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yields `num_samples` (images NHWC in [0, 1], labels), gathered on every host, in global batches of
+    `batch_size`, the last one cut; batch i from fold_in(stream(seed, 'sampling'), i)."""
+    sampler = Sampler(exp, batch_size)
+    rows, rng = parallel.host_slice(batch_size), stream(seed, 'sampling')
+    for index in range(math.ceil(num_samples / batch_size)):
+        labels = sample_labels(exp.config, index * batch_size, batch_size)
+        images = sampler(params, jax.random.fold_in(rng, index), labels[rows])
+        keep = min(batch_size, num_samples - index * batch_size)
+        yield parallel.to_host(images)[:keep], labels[:keep]
 
 
 def few_step_sample(method: str, denoise: Callable, schedule: Schedule, x_T: jax.Array, timesteps: np.ndarray,
@@ -173,11 +169,9 @@ def few_step_sample(method: str, denoise: Callable, schedule: Schedule, x_T: jax
     return few_step.solve(method, x0_fn, x_T, times, alphas, sigmas, order=order)
 
 
-def _sample_fn(config: ml_collections.ConfigDict, shape: tuple[int, int, int], first_stage: Any, classifier: Any,
-               sharding: jax.sharding.Sharding):  # noqa: ANN202 - a jittable (params, x_T, rng, labels) -> images
-    sampling, diffusion = config.sampling, config.diffusion
-    unet = unet_from_config(config, shape[-1])
-    schedule = schedule_from_config(diffusion)
+def _sample_fn(exp: Experiment, sharding: jax.sharding.Sharding):  # noqa: ANN202 - (params, x_T, rng, labels) -> images
+    config, first_stage, classifier = exp.config, exp.first_stage, exp.guide
+    sampling, diffusion, unet, schedule = config.sampling, config.diffusion, exp.network, exp.schedule
     conditional = config.model.num_classes > 0
     clip = sampling.clip_denoised and first_stage is None
 

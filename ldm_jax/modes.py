@@ -12,7 +12,9 @@
 - import_weights / import_autoencoder: PyTorch weights (latent-diffusion or diffusers layout, as .npz or
   .safetensors) as step 0 of the workdir (see ldm_jax/weights.py).
 
-A mode that uses a trained checkpoint writes into `<workdir>/<mode>/step_<N>/` (gen_runtime.outputs).
+A mode that uses a trained checkpoint writes into `<workdir>/<mode>/step_<N>/` (gen_runtime.outputs); it takes
+the EMA parameters of the run's network (or, with eval.use_ema=False, the raw ones), those of a first stage or
+guidance classifier as their own runs' configs say, and draws its random numbers from eval.seed.
 """
 
 import glob
@@ -29,6 +31,7 @@ from gen_runtime.errors import DataError
 from gen_runtime.images import save_image_grid
 from gen_runtime.modes import Mode
 from gen_runtime.outputs import LIKELIHOOD_FILE, SAMPLING_FILE, results_dir, write_json, write_samples
+from gen_runtime.pytree import PyTree
 from gen_runtime.rng import stream
 from ldm_jax import checks
 from ldm_jax.autoencoder_task import autoencoder_initialiser, autoencoder_task
@@ -41,12 +44,12 @@ from ldm_jax.data import (
     resize_folder,
     unit_preprocessor,
 )
-from ldm_jax.diffusion_task import DataSpace, classifier_task, diffusion_initialiser, diffusion_task
 from ldm_jax.evaluation import likelihood as likelihood_of_split
 from ldm_jax.evaluation import nearest_neighbours, reconstructions
-from ldm_jax.generation import Sampler
-from ldm_jax.models import autoencoder_from_config, unet_from_config
-from ldm_jax.pretrained import data_space, load_first_stage
+from ldm_jax.experiment import Experiment, initialiser, make_experiment, train_task
+from ldm_jax.generation import sample_batches
+from ldm_jax.models import autoencoder_from_config
+from ldm_jax.pretrained import FirstStage
 from ldm_jax.weights import import_autoencoder, import_unet
 
 log = logging.getLogger(__name__)
@@ -65,28 +68,51 @@ def _check_labels(config: ml_collections.ConfigDict, dataset: object, classes: i
                         'model.num_classes / classifier.num_classes to the number of classes')
 
 
-def training_batches(config: ml_collections.ConfigDict, workdir: str,
-                     space: DataSpace) -> tuple[TrainBatches, float]:
+def first_stage_params(first_stage: FirstStage) -> tuple[str, PyTree]:
+    """(name, parameters) of the newest checkpoint of the first stage run, EMA or raw as its own config's
+    eval.use_ema says (what its --mode reconstruct evaluates); the name records which, for the latent cache."""
+    fs_config = first_stage.config
+    use_ema = fs_config.eval.get('use_ema', True)
+    fs_init = autoencoder_initialiser(fs_config, first_stage.image_shape)
+    step, params, _ = trainer.trained_params(fs_config, first_stage.workdir, fs_init, use_ema, 'generator')
+    return f'step {step}, {"EMA" if use_ema else "raw"} parameters', params
+
+
+def trained_networks(exp: Experiment, workdir: str) -> tuple[int, dict]:
+    """(step, params) of what sampling from the run in `workdir` needs (ldm_jax.generation.Sampler): the newest
+    checkpoint's denoiser (EMA parameters if eval.use_ema) and latent scale factor; the first stage and the guidance
+    classifier from their runs, EMA or raw as their own configs say."""
+    step, unet, state = trainer.trained_params(exp.config, workdir, initialiser(exp), exp.config.eval.use_ema)
+    params = {'unet': unet, 'scale_factor': state.extra['scale_factor']}
+    if exp.first_stage is not None:
+        params['first_stage'] = first_stage_params(exp.first_stage)[1]
+    if exp.guide is not None:
+        guide = exp.guide
+        params['classifier'] = trainer.trained_params(guide.config, guide.workdir, initialiser(make_experiment(
+            guide.config)), guide.config.eval.get('use_ema', True))[1]
+    return step, params
+
+
+def training_batches(exp: Experiment, workdir: str) -> tuple[TrainBatches, float]:
     """The training batches of the diffusion model or classifier, and the latent scale factor (1 for pixels)."""
+    config = exp.config
     dataset = load_dataset(config, config.data.train_split)
     classes = config.classifier.num_classes if config.task == 'classifier' else config.model.num_classes
     _check_labels(config, dataset, classes)
     size, seed = config.training.batch_size, config.seed
-    if not space.latent:
+    if exp.first_stage is None:
         return TrainBatches(dataset, size, seed, unit_preprocessor(config, dataset)), 1.0
-    first_stage = load_first_stage(config)
-    arrays = cached_latents(config, workdir, config.data.train_split, first_stage.step, first_stage.encode,
-                            first_stage.params, dataset)
+    name, fs_params = first_stage_params(exp.first_stage)
+    arrays = cached_latents(config, workdir, config.data.train_split, name, exp.first_stage.encode, fs_params, dataset)
     scale = config.latent.scale_factor or float(1.0 / np.std(arrays['latent']))
     log.info('latent scale factor %.6g (latent std %.4g)', scale, np.std(arrays['latent']))
     return TrainBatches(latent_dataset(arrays), size, seed, latent_preprocessor(config.data.random_flip)), scale
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> None:
-    space = data_space(config)
-    batches, scale = training_batches(config, workdir, space)
-    build = diffusion_task if config.task == 'diffusion' else classifier_task
-    trainer.train(config, workdir, build(config, batches, space, scale))
+    exp = make_experiment(config)
+    batches, scale = training_batches(exp, workdir)
+    trainer.train(config, workdir, train_task(exp, batches, scale))
 
 
 def train_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -96,8 +122,8 @@ def train_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def reconstruct(config: ml_collections.ConfigDict, workdir: str) -> None:
-    step, state = trainer.load_trained_state(config, workdir, autoencoder_initialiser(config, image_shape(config)))
-    params = state['generator'].ema_params if config.latent.use_ema else state['generator'].params
+    step, params, _ = trainer.trained_params(config, workdir, autoencoder_initialiser(config, image_shape(config)),
+                                             config.eval.use_ema, 'generator')
     dataset = load_dataset(config, config.data.eval_split)
     metrics, originals, recs = reconstructions(config, autoencoder_from_config(config), params, dataset,
                                                config.latent.encode_batch_size)
@@ -108,31 +134,32 @@ def reconstruct(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def sample(config: ml_collections.ConfigDict, workdir: str) -> None:
-    sampler = Sampler(config, workdir)
-    parts = list(sampler.batches(config.sampling.num_samples, stream(config.seed, 'sampling')))
+    exp = make_experiment(config)
+    step, params = trained_networks(exp, workdir)
+    sampling = config.sampling
+    parts = list(sample_batches(exp, params, sampling.num_samples, sampling.batch_size, config.eval.seed))
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
-    out = results_dir(workdir, 'sample', sampler.step)
-    summary = {'step': sampler.step, 'num_samples': len(images), **write_samples(out, images, labels=labels)}
+    out = results_dir(workdir, 'sample', step)
+    summary = {'step': step, 'num_samples': len(images), **write_samples(out, images, labels=labels)}
     write_json(os.path.join(out, SAMPLING_FILE), summary, echo=True)
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
     from gen_runtime.sample_quality import evaluate_samples
 
-    sampler = Sampler(config, workdir)
-    batches = (images for images, _ in sampler.batches(config.eval.num_samples, stream(config.seed, 'sampling')))
-    results = evaluate_samples(config, results_dir(workdir, 'eval', sampler.step), batches)
-    print(json.dumps({'step': sampler.step, **results}))
+    exp = make_experiment(config)
+    step, params = trained_networks(exp, workdir)
+    batches = (images for images, _ in sample_batches(exp, params, config.eval.num_samples,
+                                                      config.sampling.batch_size, config.eval.seed))
+    evaluate_samples(config, results_dir(workdir, 'eval', step), batches, step=step, echo=True)
 
 
 def likelihood(config: ml_collections.ConfigDict, workdir: str) -> None:
-    space = data_space(config)
-    step, state = trainer.load_trained_state(config, workdir, diffusion_initialiser(config, space))
-    params = state.ema_params if config.sampling.use_ema else state.params
+    exp = make_experiment(config)
+    step, params, _ = trainer.trained_params(config, workdir, initialiser(exp), config.eval.use_ema)
     dataset = first_examples(load_dataset(config, config.data.eval_split), config.likelihood.max_examples)
-    results = likelihood_of_split(config, unet_from_config(config, space.shape[-1]), params, dataset,
-                                  stream(config.seed, 'likelihood'))
+    results = likelihood_of_split(config, exp.network, params, dataset, stream(config.eval.seed, 'likelihood'))
     write_json(os.path.join(results_dir(workdir, 'likelihood', step), LIKELIHOOD_FILE), {'step': step, **results},
                echo=True)
 

@@ -1,7 +1,7 @@
-"""Trained models of other workdirs: the first stage of a latent diffusion run and a guidance classifier.
+"""The networks a run reads from other workdirs: the first stage of a latent diffusion run and a guidance classifier.
 
-Each is rebuilt from the config.json its own run saved, so the architecture is always the one the
-weights were trained with, and restored from that run's newest readable checkpoint.
+Each is described by the config.json its own run saved, so the architecture is always the one the weights were
+trained with; this module reads configs only (ldm_jax.modes loads the weights, gen_runtime.trainer.trained_params).
 """
 
 import dataclasses
@@ -14,10 +14,7 @@ import ml_collections
 from gen_runtime.config import CONFIG_FILE, flatten
 from gen_runtime.errors import ConfigError
 from gen_runtime.pytree import PyTree
-from gen_runtime.trainer import load_trained_state
-from ldm_jax.autoencoder_task import autoencoder_initialiser
 from ldm_jax.data import image_shape
-from ldm_jax.diffusion_task import DataSpace, classifier_initialiser
 from ldm_jax.models import autoencoder_from_config, classifier_from_config
 from ldm_jax.nn.autoencoder import VQModel
 from ldm_jax.nn.unet import EncoderUNet
@@ -25,8 +22,7 @@ from ldm_jax.nn.unet import EncoderUNet
 # Fields a guidance classifier must share with the diffusion model it guides.
 SHARED_WITH_CLASSIFIER = ('diffusion.num_timesteps', 'diffusion.schedule', 'diffusion.linear_start',
                           'diffusion.linear_end', 'diffusion.cosine_s', 'data.image_size', 'data.num_channels',
-                          'latent.first_stage_workdir', 'latent.scale_factor', 'latent.use_ema')
-
+                          'latent.first_stage_workdir', 'latent.scale_factor')
 
 
 def run_config(workdir: str, what: str) -> ml_collections.ConfigDict:
@@ -40,12 +36,19 @@ def run_config(workdir: str, what: str) -> ml_collections.ConfigDict:
 
 @dataclasses.dataclass(frozen=True)
 class FirstStage:
-    """A trained VQ autoencoder: encode images in [-1, 1] to pre-quantisation latents, decode latents."""
+    """The VQ autoencoder of the run in `workdir` (its saved `config`): encodes images in [-1, 1] to
+    pre-quantisation latents and decodes latents."""
 
     model: VQModel
-    params: PyTree
-    step: int
+    config: ml_collections.ConfigDict
+    workdir: str
     image_shape: tuple[int, int, int]
+
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of its latents: the image side over 2^(levels - 1), embed_dim channels."""
+        ae = self.config.autoencoder
+        side = self.image_shape[0] // 2 ** (len(ae.ch_mult) - 1)
+        return side, side, ae.embed_dim
 
     def encode(self, params: PyTree, x: jax.Array) -> jax.Array:
         return self.model.apply({'params': params}, x, method=VQModel.encode)
@@ -54,49 +57,37 @@ class FirstStage:
         return self.model.apply({'params': params}, z, method=VQModel.decode)
 
 
-def _first_stage_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+def first_stage_of(config: ml_collections.ConfigDict) -> FirstStage | None:
+    """The first stage in `config.latent.first_stage_workdir` (None in pixel space); no weights are read."""
     workdir = config.latent.first_stage_workdir
+    if not workdir:
+        return None
     fs_config = run_config(workdir, 'latent.first_stage_workdir')
     if image_shape(fs_config) != image_shape(config):
         raise ConfigError(f'the first stage in {workdir} works on {image_shape(fs_config)} images but '
                           f'data.image_size/num_channels here give {image_shape(config)}')
-    return fs_config
-
-
-def data_space(config: ml_collections.ConfigDict) -> DataSpace:
-    """Pixels of data.image_size, or the latent grid of the first stage (no weights are loaded)."""
-    if not config.latent.first_stage_workdir:
-        return DataSpace(image_shape(config), latent=False)
-    ae = _first_stage_config(config).autoencoder
-    factor = 2 ** (len(ae.ch_mult) - 1)
-    return DataSpace((config.data.image_size // factor, config.data.image_size // factor, ae.embed_dim), latent=True)
-
-
-def load_first_stage(config: ml_collections.ConfigDict) -> FirstStage:
-    """The autoencoder trained in `config.latent.first_stage_workdir` (its EMA params if latent.use_ema)."""
-    workdir = config.latent.first_stage_workdir
-    fs_config = _first_stage_config(config)
-    shape = image_shape(fs_config)
-    step, state = load_trained_state(fs_config, workdir, autoencoder_initialiser(fs_config, shape))
-    generator = state['generator']
-    params = generator.ema_params if config.latent.use_ema else generator.params
-    return FirstStage(autoencoder_from_config(fs_config), params, step, shape)
+    return FirstStage(autoencoder_from_config(fs_config), fs_config, workdir, image_shape(fs_config))
 
 
 @dataclasses.dataclass(frozen=True)
-class Classifier:
-    """A trained noise-conditional classifier: logits of p(y | x_t, t), trained on t < max_timestep."""
+class GuidanceClassifier:
+    """The noise-conditional classifier of the run in `workdir` (its saved `config`): logits of p(y | x_t, t),
+    trained on t < max_timestep."""
 
     model: EncoderUNet
-    params: PyTree
+    config: ml_collections.ConfigDict
+    workdir: str
     max_timestep: int
 
     def logits(self, params: PyTree, x: jax.Array, t: jax.Array) -> jax.Array:
         return self.model.apply({'params': params}, x, t)
 
 
-def load_classifier(config: ml_collections.ConfigDict) -> Classifier:
-    """The classifier trained (task='classifier') in `config.sampling.classifier_workdir`, EMA params."""
+def guidance_classifier_of(config: ml_collections.ConfigDict) -> GuidanceClassifier | None:
+    """The classifier (task='classifier') in `config.sampling.classifier_workdir` when classifier guidance is on
+    (sampling.classifier_scale > 0), checked to share the noise schedule and data space; no weights are read."""
+    if config.sampling.classifier_scale <= 0:
+        return None
     workdir = config.sampling.classifier_workdir
     clf_config = run_config(workdir, 'sampling.classifier_workdir')
     if clf_config.get('task') != 'classifier':
@@ -107,6 +98,5 @@ def load_classifier(config: ml_collections.ConfigDict) -> Classifier:
         if ours.get(field) != theirs.get(field):
             raise ConfigError(f'the classifier in {workdir} was trained with {field}={theirs.get(field)!r}, this model '
                               f'with {ours.get(field)!r}; guidance needs the same noise schedule and data space')
-    _, state = load_trained_state(clf_config, workdir, classifier_initialiser(clf_config, data_space(clf_config)))
     max_t = clf_config.classifier.max_timestep or clf_config.diffusion.num_timesteps
-    return Classifier(classifier_from_config(clf_config), state.ema_params, max_t)
+    return GuidanceClassifier(classifier_from_config(clf_config), clf_config, workdir, max_t)

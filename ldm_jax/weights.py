@@ -34,10 +34,9 @@ from gen_runtime.trainer import Initialiser
 from ldm_jax import convert, diffusers_folder
 from ldm_jax.autoencoder_task import autoencoder_initialiser
 from ldm_jax.data import image_shape
-from ldm_jax.diffusion_task import diffusion_initialiser
-from ldm_jax.models import autoencoder_from_config, unet_from_config
+from ldm_jax.experiment import initialiser, make_experiment
+from ldm_jax.models import autoencoder_from_config
 from ldm_jax.nn.layers import num_attention_heads
-from ldm_jax.pretrained import data_space
 from ldm_jax.schedule import betas_from_config
 
 LAYOUTS = ('ldm', 'diffusers')
@@ -122,7 +121,8 @@ def _save(config: ml_collections.ConfigDict, workdir: str, initialiser: Initiali
 
 def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
     """The UNet (and its EMA, if the checkpoint has one) of weights.path as step 0 of `workdir`."""
-    w, space = config.weights, data_space(config)
+    w, exp = config.weights, make_experiment(config)
+    space = exp.space
 
     def check_folder(cfg: dict, path: str) -> None:
         settings = diffusers_folder.unet_settings(cfg)
@@ -142,7 +142,7 @@ def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
 
     sd, facts = _read_weights(config, check_folder, check_ldm)
     check_schedule(sd, config.diffusion)
-    unet = unet_from_config(config, space.shape[-1])
+    unet = exp.network
     labels = jnp.zeros((1,), jnp.int32) if unet.num_classes else None
     shapes = convert.param_shapes(unet, jnp.zeros((1, *space.shape)), jnp.zeros((1,), jnp.int32), labels)
     if w.layout == 'diffusers':
@@ -161,7 +161,7 @@ def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
         raise ConfigError('set latent.scale_factor: the checkpoint has no scale_factor and 0 (from the data) '
                           'cannot be computed for imported weights')
     state = TrainState.from_config(params, config, extra={'scale_factor': jnp.asarray(scale, jnp.float32)})
-    _save(config, workdir, diffusion_initialiser(config, space), state.replace(ema_params=ema), facts)
+    _save(config, workdir, initialiser(exp), state.replace(ema_params=ema), facts)
 
 
 def import_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:

@@ -9,7 +9,7 @@ import ml_collections
 
 from gen_runtime.sample_quality.evaluate import check_eval_settings
 from gen_runtime.trainer import check_builds, check_train_settings
-from sde_jax.experiment import Experiment, make_experiment
+from sde_jax.experiment import Experiment, initialiser, make_experiment
 from sde_jax.generation import ConstrainedSampler, check_sampling
 from sde_jax.likelihood_eval import check_likelihood_settings
 from sde_jax.losses import check_loss_config
@@ -18,7 +18,7 @@ from sde_jax.losses import check_loss_config
 def check_model(config: ml_collections.ConfigDict) -> Experiment:
     """The SDE, the network and the data shape; returns the Experiment they make."""
     exp = make_experiment(config)
-    check_builds(exp.init_state, 'model')
+    check_builds(initialiser(exp), 'model')
     return exp
 
 

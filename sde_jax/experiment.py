@@ -11,7 +11,7 @@ import numpy as np
 from gen_runtime.data import Dataset, TrainBatches, image_preprocessor, load_dataset
 from gen_runtime.errors import ConfigError, DataError
 from gen_runtime.train_state import TrainState
-from gen_runtime.trainer import TrainTask
+from gen_runtime.trainer import Initialiser, TrainTask
 from sde_jax.losses import make_loss_fn
 from sde_jax.models import get_model
 from sde_jax.score_model import score_fn
@@ -45,10 +45,6 @@ class Experiment:
         x = jnp.zeros((1, *self.image_shape), jnp.float32)
         return self.model.init({'params': rng, 'dropout': rng}, x, jnp.zeros((1,)), train=False)['params']
 
-    def init_state(self, rng: jax.Array) -> TrainState:
-        """The initial TrainState (what checkpoints hold): the TrainTask's init_state."""
-        return TrainState.from_config(self.init_params(rng), self.config)
-
     def score_fn(self, params: dict) -> ScoreFn:
         return score_fn(self.model, params, self.sde, self.continuous)
 
@@ -74,13 +70,26 @@ def load_images(config: ml_collections.ConfigDict, split: str, image_shape: tupl
     return dataset
 
 
-def train_task(exp: Experiment) -> TrainTask:
-    """The runtime's TrainTask: init, one DSM/SMLD/DDPM step, and the data stream."""
+def initialiser(exp: Experiment) -> Initialiser:
+    """rng -> the score network's initial TrainState (what its checkpoints hold)."""
+
+    def init_state(rng: jax.Array) -> TrainState:
+        return TrainState.from_config(exp.init_params(rng), exp.config)
+
+    return init_state
+
+
+def training_batches(exp: Experiment) -> TrainBatches:
+    """The training split's batches, preprocessed as `config.data` says."""
     config = exp.config
-    loss_fn = make_loss_fn(config.loss, exp.model, exp.sde)
     dataset = load_images(config, config.data.train_split, exp.image_shape)
-    batches = TrainBatches(dataset, config.training.batch_size, config.seed,
-                           image_preprocessor(config.data, dataset.levels))
+    return TrainBatches(dataset, config.training.batch_size, config.seed,
+                        image_preprocessor(config.data, dataset.levels))
+
+
+def train_task(exp: Experiment, batches: TrainBatches) -> TrainTask:
+    """The runtime's TrainTask: init, one DSM/SMLD/DDPM step, and the data stream."""
+    loss_fn = make_loss_fn(exp.config.loss, exp.model, exp.sde)
 
     def update(state: TrainState, batch: dict, rng: jax.Array) -> tuple[TrainState, dict]:
         x = exp.to_model_space(batch['image'])
@@ -88,4 +97,4 @@ def train_task(exp: Experiment) -> TrainTask:
         grad_norm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads)))
         return state.apply_gradients(grads), {'loss': loss, 'grad_norm': grad_norm}
 
-    return TrainTask(init_state=exp.init_state, update=update, host_batches=batches.host_batches)
+    return TrainTask(init_state=initialiser(exp), update=update, host_batches=batches.host_batches)

@@ -1,12 +1,12 @@
 """Bits/dim of a whole data split, batch by batch, streamed to the workdir and resumable.
 
-Every example of `likelihood.split` is evaluated once: `gen_runtime.data.eval_batches` pads the last
+Every example of `data.eval_split` is evaluated once: `gen_runtime.data.eval_batches` pads the last
 batch to full size and masks the padding out of the averages. Images are always dequantised
 (x = (n + u) / L), so the reported bits/dim bound the discrete data's negative log-likelihood and
 cannot be negative. Each finished batch appends one line to `batches.jsonl` in the results folder (the
 likelihood mode's `<workdir>/likelihood/step_<N>/`); a rerun with the same settings skips the batches
 there (the probes and dequantisation noise of a batch are a pure function of its index and
-`likelihood.seed`).
+`eval.seed`).
 """
 
 import json
@@ -25,7 +25,7 @@ from sde_jax.generation import batch_parallel_jit
 from sde_jax.likelihood import bits_per_dim, ode_log_likelihood
 
 # Settings that make a streamed batch result reusable on resume (with the checkpoint step).
-RESUME_KEYS = ('estimator', 'num_probes', 'rtol', 'atol', 'eps', 'batch_size', 'split', 'max_examples', 'seed')
+RESUME_KEYS = ('estimator', 'num_probes', 'rtol', 'atol', 'eps', 'batch_size', 'max_examples')
 
 
 def check_likelihood_settings(lk: ml_collections.ConfigDict) -> None:
@@ -69,15 +69,16 @@ def _done_batches(path: str) -> dict[int, dict]:
 
 
 def evaluate_bpd(exp: Experiment, params: dict, out_dir: str, step: int) -> dict:
-    """Bits/dim over the whole `likelihood.split` of checkpoint `step`'s `params`; streams batches.jsonl
+    """Bits/dim over the whole `data.eval_split` of checkpoint `step`'s `params`; streams batches.jsonl
     into `out_dir`."""
     config, lk = exp.config, exp.config.likelihood
-    dataset = first_examples(load_images(config, lk.split, exp.image_shape), lk.max_examples)
+    split, seed = config.data.eval_split, config.eval.seed
+    dataset = first_examples(load_images(config, split, exp.image_shape), lk.max_examples)
     data_config = ml_collections.ConfigDict(config.data.to_dict())
     data_config.dequantize, data_config.random_flip = True, False
     preprocess = image_preprocessor(data_config, dataset.levels)
     batches_path = os.path.join(out_dir, 'batches.jsonl')
-    settings = {'step': step, **{k: lk[k] for k in RESUME_KEYS}}
+    settings = {'step': step, **{k: lk[k] for k in RESUME_KEYS}, 'split': split, 'seed': seed}
     if jax.process_index() == 0:
         os.makedirs(out_dir, exist_ok=True)
     done = _done_batches(batches_path)
@@ -86,10 +87,10 @@ def evaluate_bpd(exp: Experiment, params: dict, out_dir: str, step: int) -> dict
         if jax.process_index() == 0:
             os.remove(batches_path)
     fn = BatchBpd(exp, dataset.levels)
-    for index, x, mask in device_eval_batches(dataset, lk.batch_size, preprocess, seed=lk.seed, desc='bits/dim',
+    for index, x, mask in device_eval_batches(dataset, lk.batch_size, preprocess, seed=seed, desc='bits/dim',
                                               progress=config.runtime.progress_bar, skip=done.__contains__):
         start = time.perf_counter()
-        bpd, nfe = fn(params, exp.to_model_space(x['image']), stream(lk.seed, 'likelihood', index))
+        bpd, nfe = fn(params, exp.to_model_space(x['image']), stream(seed, 'likelihood', index))
         real = bpd[mask]
         record = {'batch': index, **settings, 'count': int(mask.sum()), 'bpd_sum': float(real.sum()),
                   'bpd_mean': float(real.mean()), 'bpd_sq_sum': float((real**2).sum()), 'nfe': nfe,
@@ -119,7 +120,8 @@ def summarise(done: dict[int, dict], exp: Experiment, num_examples: int, levels:
     lk = exp.config.likelihood
     return {'bpd': mean, 'bpd_standard_error': float(np.sqrt(var / count)), 'continuous_bpd': mean - offset,
             'dequantisation_offset_bits': offset, 'levels': levels, 'model_scale': exp.model_scale(),
-            'num_examples': count, 'split': lk.split, 'estimator': lk.estimator, 'num_probes': lk.num_probes,
+            'num_examples': count, 'split': exp.config.data.eval_split, 'estimator': lk.estimator,
+            'num_probes': lk.num_probes,
             'rtol': lk.rtol, 'atol': lk.atol, 'eps': lk.eps, 'num_batches': len(done),
             'mean_nfe_per_batch': float(np.mean([r['nfe'] for r in done.values()])),
             'seconds': seconds, 'seconds_per_example': seconds / count}

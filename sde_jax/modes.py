@@ -2,14 +2,16 @@
 
 Every mode reads `<workdir>` and writes its results into `<workdir>/<mode>/step_<N>/`, N the step of
 the checkpoint it used (gen_runtime.outputs; process 0 writes files):
-  train       trains (resumable), then draws `sampling.num_samples` samples with the EMA parameters:
+Modes that use the trained network take its EMA parameters (or, with eval.use_ema=False, the raw ones) and
+draw their random numbers from eval.seed.
+  train       trains (resumable), then draws `sampling.num_samples` samples:
               train/step_N/samples.png, samples.npz, and metrics.json at the top of the workdir;
   sample      samples from the newest checkpoint: samples.png, samples.npz, sampling.json;
-  likelihood  bits/dim of the whole `likelihood.split` through the probability-flow ODE:
+  likelihood  bits/dim of the whole `data.eval_split` through the probability-flow ODE:
               batches.jsonl (streamed per batch) and likelihood.json;
   eval        `eval.num_samples` samples scored by gen_runtime.sample_quality.evaluate_samples;
-  inpaint     fills the unobserved pixels (sampling.inpaint_mask) of test images: inpaint.png/.npz;
-  colorize    colours grey-level test images: colorize.png/.npz;
+  inpaint     fills the unobserved pixels (sampling.inpaint_mask) of test images: inpaint.png/.npz/.json;
+  colorize    colours grey-level test images: colorize.png/.npz/.json;
   import_weights  an original score_sde / score_sde_pytorch checkpoint as step 0 (sde_jax.weights).
 """
 
@@ -30,7 +32,7 @@ from gen_runtime.outputs import LIKELIHOOD_FILE, SAMPLING_FILE, is_chief, result
 from gen_runtime.pytree import count_params
 from gen_runtime.rng import stream
 from sde_jax import checks
-from sde_jax.experiment import Experiment, load_images, make_experiment, train_task
+from sde_jax.experiment import Experiment, initialiser, load_images, make_experiment, train_task, training_batches
 from sde_jax.generation import ConstrainedSampler, sample_batches, sampling_summary
 from sde_jax.likelihood_eval import evaluate_bpd
 from sde_jax.weights import import_weights
@@ -44,7 +46,7 @@ def draw_samples(exp: Experiment, params: dict, out: str) -> dict:
     stats: dict = {}
     start = time.perf_counter()
     images = np.concatenate(list(sample_batches(exp, params, sampling.num_samples, sampling.batch_size,
-                                                sampling.seed, stats=stats)))
+                                                exp.config.eval.seed, stats=stats)))
     seconds = time.perf_counter() - start
     summary = {**sampling_summary(sampling, stats), 'num_samples': len(images), 'seconds': seconds}
     return {**summary, **write_samples(out, images)}
@@ -60,13 +62,14 @@ def _last_logged_metrics(workdir: str) -> dict:
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Trains, then samples with the EMA parameters and writes metrics.json."""
+    """Trains, then samples (EMA parameters if eval.use_ema) and writes metrics.json."""
     exp = make_experiment(config)
     start = time.perf_counter()
-    state = trainer.train(config, workdir, train_task(exp))
+    state = trainer.train(config, workdir, train_task(exp, training_batches(exp)))
     train_seconds = time.perf_counter() - start
     step = int(jax.device_get(state.step))
-    summary = draw_samples(exp, state.ema_params, results_dir(workdir, 'train', step))
+    params = state.ema_params if config.eval.use_ema else state.params
+    summary = draw_samples(exp, params, results_dir(workdir, 'train', step))
     num_params = count_params(state.params)
     write_json(os.path.join(workdir, 'metrics.json'), {
         'step': step,
@@ -80,18 +83,18 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> None:
 def sample(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Samples from the newest checkpoint with `config.sampling`."""
     exp = make_experiment(config)
-    step, state = trainer.load_trained_state(config, workdir, exp.init_state)
+    step, params, _ = trainer.trained_params(config, workdir, initialiser(exp), config.eval.use_ema)
     out = results_dir(workdir, 'sample', step)
-    summary = draw_samples(exp, state.ema_params, out)
+    summary = draw_samples(exp, params, out)
     write_json(os.path.join(out, SAMPLING_FILE), {'step': step, **summary}, echo=True)
 
 
 def likelihood(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Bits/dim of the newest checkpoint's EMA parameters over the whole `likelihood.split`."""
+    """Bits/dim of the newest checkpoint over the whole `data.eval_split`."""
     exp = make_experiment(config)
-    step, state = trainer.load_trained_state(config, workdir, exp.init_state)
+    step, params, _ = trainer.trained_params(config, workdir, initialiser(exp), config.eval.use_ema)
     out = results_dir(workdir, 'likelihood', step)
-    summary = {'step': step, **evaluate_bpd(exp, state.ema_params, out, step)}
+    summary = {'step': step, **evaluate_bpd(exp, params, out, step)}
     write_json(os.path.join(out, LIKELIHOOD_FILE), summary, echo=True)
 
 
@@ -100,38 +103,35 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
     from gen_runtime.sample_quality import evaluate_samples
 
     exp = make_experiment(config)
-    step, state = trainer.load_trained_state(config, workdir, exp.init_state)
-    batches = sample_batches(exp, state.ema_params, config.eval.num_samples, config.sampling.batch_size,
-                             config.sampling.seed, progress=False)
-    results = evaluate_samples(config, results_dir(workdir, 'eval', step), batches)
-    if is_chief():
-        print(json.dumps({'step': step, **results}))
+    step, params, _ = trainer.trained_params(config, workdir, initialiser(exp), config.eval.use_ema)
+    batches = sample_batches(exp, params, config.eval.num_samples, config.sampling.batch_size, config.eval.seed,
+                             progress=False)
+    evaluate_samples(config, results_dir(workdir, 'eval', step), batches, step=step, echo=True)
 
 
 def _controllable(config: ml_collections.ConfigDict, workdir: str, kind: str) -> None:
     """Inpaints or colorizes the first `sampling.num_samples` images of data.eval_split."""
     exp = make_experiment(config)
-    step, state = trainer.load_trained_state(config, workdir, exp.init_state)
+    step, params, _ = trainer.trained_params(config, workdir, initialiser(exp), config.eval.use_ema)
     dataset = first_examples(load_images(config, config.data.eval_split, exp.image_shape), config.sampling.num_samples)
     sampler = ConstrainedSampler(exp, kind)
     preprocess = image_preprocessor(config.data, dataset.levels)
-    rng = stream(config.sampling.seed, 'sampling')
+    rng = stream(config.eval.seed, 'sampling')
     originals, results = [], []
     for index, batch, mask in device_eval_batches(dataset, config.sampling.batch_size, preprocess, desc=kind,
                                                   progress=config.runtime.progress_bar):
-        result = sampler(state.ema_params, batch['image'], jax.random.fold_in(rng, index))
+        result = sampler(params, batch['image'], jax.random.fold_in(rng, index))
         results.append(parallel.to_host(result)[mask])
         originals.append(parallel.to_host(batch['image'])[mask])
     originals, results = np.concatenate(originals), np.concatenate(results)
-    count = len(originals)
+    count, out = len(originals), results_dir(workdir, kind, step)
+    grid, npz = os.path.join(out, f'{kind}.png'), os.path.join(out, f'{kind}.npz')
     if is_chief():
-        out = results_dir(workdir, kind, step)
         rows = np.concatenate([originals, sampler.observation(originals), results])
-        grid = save_image_grid(rows, os.path.join(out, f'{kind}.png'), ncols=count)
-        npz = os.path.join(out, f'{kind}.npz')
+        save_image_grid(rows, grid, ncols=count)
         np.savez_compressed(npz, originals=originals, results=results)
-        print(json.dumps({'step': step, 'num_images': count, 'grid': grid, 'npz': npz,
-                          'grid_rows': ['originals', 'observations', 'results']}))
+    write_json(os.path.join(out, f'{kind}.json'), {'step': step, 'num_images': count, 'grid': grid, 'npz': npz,
+                                                   'grid_rows': ['originals', 'observations', 'results']}, echo=True)
 
 
 def inpaint(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -148,9 +148,9 @@ def colorize(config: ml_collections.ConfigDict, workdir: str) -> None:
 # sample and evaluate, and where imported weights came from (recorded in import.json).
 RUN_INDEPENDENT_FIELDS = ('sampling', 'likelihood', 'weights')
 MODES: dict[str, Mode] = {
-    'train': Mode(train, 'train (resumable), then sample with the EMA parameters', checks.check_train),
+    'train': Mode(train, 'train (resumable), then sample', checks.check_train),
     'sample': Mode(sample, 'sample from the newest checkpoint (sampling.method pc or ode)', checks.check_sample),
-    'likelihood': Mode(likelihood, 'bits/dim of likelihood.split through the probability-flow ODE',
+    'likelihood': Mode(likelihood, 'bits/dim of data.eval_split through the probability-flow ODE',
                        checks.check_likelihood),
     'eval': Mode(evaluate, 'FID/KID/IS/PR of eval.num_samples samples', checks.check_eval),
     'inpaint': Mode(inpaint, 'fill the masked pixels of test images (sampling.inpaint_mask)', checks.check_inpaint),

@@ -32,7 +32,7 @@ from gen_runtime.state_dicts import without_prefix
 from gen_runtime.torch_archive import load_archive
 from gen_runtime.train_state import TrainState
 from sde_jax import convert
-from sde_jax.experiment import Experiment, make_experiment
+from sde_jax.experiment import Experiment, initialiser, make_experiment
 from sde_jax.sde import VESDE
 
 LAYOUT_CHOICES = ('auto', *convert.LAYOUTS)
@@ -155,5 +155,5 @@ def import_weights(config: ml_collections.ConfigDict, workdir: str) -> None:
     params, ema_params, step = convert_checkpoint(exp, path, layout)
     state = TrainState.from_config(jax.tree.map(jnp.asarray, params), config)
     state = state.replace(ema_params=jax.tree.map(jnp.asarray, ema_params))
-    save_imported_state(config, workdir, exp.init_state, state,
+    save_imported_state(config, workdir, initialiser(exp), state,
                         {'path': os.path.abspath(path), 'layout': layout, 'original_step': step})

@@ -1,4 +1,4 @@
-"""One training iteration of GAZSL / CIZSL as a pure, jit-compiled function, and its TrainTask.
+"""One training iteration of GAZSL / CIZSL as a pure, jit-compiled function, and its initial state.
 
 An iteration (one generator step) draws `critic_steps + 1` disjoint batches of real features (plus
 one more whose labels pick CIZSL's hallucination pairs) from the epoch permutation, as the
@@ -20,15 +20,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
-from gen_runtime.data import ArrayDataset, TrainBatches
 from gen_runtime.optim import make_optimizer
-from gen_runtime.precision import compute_dtype
 from gen_runtime.train_state import TrainState
-from gen_runtime.trainer import TrainTask
 from zsl_jax import divergences, losses
-from zsl_jax.models import Discriminator, Generator, make_models
+from zsl_jax.models import Discriminator, Generator
 from zsl_jax.problem import ZslProblem
 
 State = dict[str, Any]
@@ -190,18 +186,3 @@ def make_init_state(config: ml_collections.ConfigDict, problem: ZslProblem, gene
         return state
 
     return init_state
-
-
-def initialiser(config: ml_collections.ConfigDict, problem: ZslProblem) -> Callable[[jax.Array], State]:
-    """rng -> the initial state of config.model.variant on `problem` (what its checkpoints hold)."""
-    return make_init_state(config, problem, *make_models(config.model, problem.feature_dim, problem.num_seen))
-
-
-def make_task(config: ml_collections.ConfigDict, problem: ZslProblem) -> TrainTask:
-    """The TrainTask of config.model.variant on `problem` (without evaluation; see protocol.py)."""
-    generator, discriminator = make_models(config.model, problem.feature_dim, problem.num_seen,
-                                           compute_dtype(config.runtime.compute_dtype))
-    dataset = ArrayDataset({'feature': problem.train_features, 'label': problem.train_labels.astype(np.int32)})
-    batches = TrainBatches(dataset, config.training.batch_size * draws_per_step(config), config.seed)
-    return TrainTask(make_init_state(config, problem, generator, discriminator),
-                     make_update(config, generator, discriminator), batches.host_batches)

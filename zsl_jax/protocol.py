@@ -25,13 +25,19 @@ import numpy as np
 from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.metric_writer import METRICS_FILE
 from gen_runtime.outputs import write_json
-from gen_runtime.precision import compute_dtype
 from gen_runtime.pytree import count_params
 from gen_runtime.rng import stream
-from gen_runtime.trainer import TrainTask, load_trained_state, train
-from zsl_jax import gan
+from gen_runtime.trainer import TrainTask, train, trained_params
 from zsl_jax.data import load_problem
 from zsl_jax.evaluation import Evaluation, Evaluator
+from zsl_jax.experiment import (
+    Experiment,
+    evaluated_params,
+    initialiser,
+    make_experiment,
+    train_task,
+    training_batches,
+)
 from zsl_jax.models import make_models
 from zsl_jax.problem import ZslProblem
 
@@ -79,10 +85,12 @@ def eval_key(seed: int, step: int) -> jax.Array:
     return stream(seed, 'zsl_evaluation', step)
 
 
-def make_evaluator(config: ml_collections.ConfigDict, problem: ZslProblem) -> Evaluator:
-    generator, _ = make_models(config.model, problem.feature_dim, problem.num_seen,
-                               compute_dtype(config.runtime.compute_dtype))
-    return Evaluator(generator, problem, config.eval, config.model.noise_dim)
+def make_evaluator(exp: Experiment) -> Evaluator:
+    return Evaluator(exp.generator, exp.problem, exp.config.eval, exp.config.model.noise_dim)
+
+
+def _train_task(exp: Experiment) -> TrainTask:
+    return train_task(exp, training_batches(exp))
 
 
 def with_evaluation(task: TrainTask, config: ml_collections.ConfigDict, evaluator: Evaluator, run_dir: str,
@@ -92,7 +100,7 @@ def with_evaluation(task: TrainTask, config: ml_collections.ConfigDict, evaluato
     def evaluate(step: int, state: dict) -> dict[str, float]:
         if step < config.eval.start:
             return {}
-        result = evaluator(state['generator'].params, eval_key(config.seed, step))
+        result = evaluator(evaluated_params(config, state), eval_key(config.seed, step))
         if jax.process_index() == 0:
             with open(os.path.join(run_dir, CURVES_FILE), 'a') as f:
                 f.write(json.dumps({'step': step, 'acc_seen': result.acc_seen.tolist(),
@@ -129,8 +137,8 @@ def read_curve(run_dir: str, step: int, lambdas: np.ndarray) -> Evaluation | Non
 
 def train_with_selection(config: ml_collections.ConfigDict, problem: ZslProblem, run_dir: str) -> dict:
     """Trains on the validation problem, evaluating as it goes; returns the validation history's best."""
-    evaluator = make_evaluator(config, problem)
-    task = with_evaluation(gan.make_task(config, problem), config, evaluator, run_dir, 'val')
+    exp = make_experiment(config, problem)
+    task = with_evaluation(_train_task(exp), config, make_evaluator(exp), run_dir, 'val')
     train(config, run_dir, task)
     history = read_history(run_dir, 'val')
     if not history:
@@ -160,9 +168,9 @@ def validation_protocol(config: ml_collections.ConfigDict, workdir: str, seed: i
     os.makedirs(seed_dir, exist_ok=True)
     write_json(os.path.join(seed_dir, SELECTION_FILE), selection)
     final_config = final_run_config(config, seed, selection)
-    state = train(final_config, os.path.join(seed_dir, 'final'), gan.make_task(final_config, problems['final']))
-    result = make_evaluator(final_config, problems['final'])(state['generator'].params,
-                                                              eval_key(seed, chosen['step']))
+    exp = make_experiment(final_config, problems['final'])
+    state = train(final_config, os.path.join(seed_dir, 'final'), _train_task(exp))
+    result = make_evaluator(exp)(evaluated_params(final_config, state), eval_key(seed, chosen['step']))
     return SeedResult(seed, result.metrics, result, selection)
 
 
@@ -177,9 +185,9 @@ def best_on_test_protocol(config: ml_collections.ConfigDict, workdir: str, seed:
                           problems: dict[str, ZslProblem]) -> SeedResult:
     run_config = for_seed(config, seed)
     run_dir = os.path.join(workdir, f'seed_{seed}', 'best_on_test')
-    evaluator = make_evaluator(run_config, problems['final'])
-    train(run_config, run_dir, with_evaluation(gan.make_task(run_config, problems['final']), run_config, evaluator,
-                                               run_dir, 'test'))
+    exp = make_experiment(run_config, problems['final'])
+    evaluator = make_evaluator(exp)
+    train(run_config, run_dir, with_evaluation(_train_task(exp), run_config, evaluator, run_dir, 'test'))
     history = read_history(run_dir, 'test')
     best = {m: max(history, key=lambda s, m=m: (history[s][m], -s)) for m in history[min(history)]}
     metrics = {m: history[step][m] for m, step in best.items()}
@@ -218,8 +226,9 @@ def evaluate_trained(config: ml_collections.ConfigDict, workdir: str, problem: Z
         else:
             run_config, run_dir = for_seed(config, int(seed)), os.path.join(seed_dir, 'best_on_test')
             details = {'evaluated': 'last checkpoint of the best_on_test run'}
-        step, state = load_trained_state(run_config, run_dir, gan.initialiser(run_config, problem))
-        result = make_evaluator(run_config, problem)(state['generator'].params, eval_key(int(seed), step))
+        exp = make_experiment(run_config, problem)
+        step, params, _ = trained_params(run_config, run_dir, initialiser(exp), config.eval.use_ema, 'generator')
+        result = make_evaluator(exp)(params, eval_key(int(seed), step))
         results.append(SeedResult(int(seed), result.metrics, result, {**details, 'checkpoint_step': step}))
     return results
 

@@ -11,6 +11,7 @@ import ml_collections
 import numpy as np
 
 from gen_runtime.config import resolve_data_path
+from gen_runtime.outputs import write_json
 from zsl_jax.articles import Article, family_neighbour_rate, read_articles
 from zsl_jax.segments import segment_means
 from zsl_jax.text_encoders import TextEncoder, make_text_encoder
@@ -25,7 +26,8 @@ def article_features(encoder: TextEncoder, articles: list[Article]) -> np.ndarra
 
 
 def write_article_features(config: ml_collections.ConfigDict, workdir: str) -> str:
-    """Encodes every article of text.articles_dir; writes <workdir>/text_features_<encoder>.npz."""
+    """Encodes every article of text.articles_dir; writes <workdir>/text_features_<encoder>.npz and its summary
+    text_features_<encoder>.json (with zsl_jax.articles.family_neighbour_rate, a sanity score)."""
     folder = os.path.join(resolve_data_path(config, config.data.path), config.text.articles_dir)
     articles = read_articles(folder)
     encoder = make_text_encoder(config.text)
@@ -35,7 +37,8 @@ def write_article_features(config: ml_collections.ConfigDict, workdir: str) -> s
     np.savez_compressed(path, features=features, class_ids=np.asarray([a.class_id for a in articles]),
                         names=np.asarray([a.name for a in articles]), encoder=np.asarray(encoder.name))
     rate = family_neighbour_rate(features, [a.name for a in articles])
-    print(f'{path}: {features.shape[0]} classes x {features.shape[1]} ({encoder.name}, '
-          f'{sum(len(a.sentences) for a in articles)} sentences); nearest class of the same family: '
-          f'{100 * rate:.1f}%; use --config.benchmark.text_path={path}')
+    write_json(os.path.join(workdir, f'text_features_{config.text.encoder}.json'), {
+        'features': path, 'feature_shape': list(features.shape), 'encoder': encoder.name,
+        'sentences': sum(len(a.sentences) for a in articles), 'family_neighbour_rate': rate,
+        'use_with': f'--config.benchmark.text_path={path}'}, echo=True)
     return path

@@ -95,8 +95,8 @@ def write_tfidf_report(config: ml_collections.ConfigDict, workdir: str) -> dict:
     report = {'articles': len(articles), 'porter_mode': config.text.porter_mode,
               'family_neighbour_rate': family_neighbour_rate(features, [a.name for a in articles]),
               'stop_word_stage': config.text.stop_word_stage, 'min_df': config.text.min_df,
-              'features': out, **overlap}
-    write_json(os.path.join(workdir, 'tfidf_report.json'), report)
+              'features': out, 'feature_shape': list(features.shape), 'use_with': f'--config.benchmark.text_path={out}',
+              **overlap}
     table = (f"| articles | our terms | shipped terms | common | shipped recovered | ours in shipped |\n"
              f"|---|---|---|---|---|---|\n"
              f"| {len(articles)} | {overlap['ours']} | {overlap['shipped']} | {overlap['common']} | "
@@ -108,7 +108,5 @@ def write_tfidf_report(config: ml_collections.ConfigDict, workdir: str) -> dict:
              f"{', '.join(overlap['shipped_missing_from_ours']) or 'none'}.\n")
     with open(os.path.join(workdir, 'tfidf_report.md'), 'w') as f:
         f.write(table)
-    print(table)
-    print(f'features: {out} ({features.shape[0]} classes x {features.shape[1]} terms); use them with '
-          f'--config.benchmark.text_path={out}')
+    write_json(os.path.join(workdir, 'tfidf_report.json'), report, echo=True)
     return report

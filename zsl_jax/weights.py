@@ -32,8 +32,8 @@ from gen_runtime.imported import refuse_existing_checkpoints, save_imported_stat
 from gen_runtime.state_dicts import dense_kernel, without_prefix
 from gen_runtime.torch_archive import load_archive
 from gen_runtime.train_state import TrainState
-from zsl_jax import gan
 from zsl_jax.data import load_problem
+from zsl_jax.experiment import initialiser, make_experiment
 from zsl_jax.protocol import check_eval_config, for_seed
 
 GENERATOR_LAYERS = {'rdc_text': 'text_reduction', 'main.0': 'hidden', 'main.2': 'out'}
@@ -103,7 +103,7 @@ def import_weights(config: ml_collections.ConfigDict, workdir: str) -> None:
                               'CIZSL or GAZSL training scripts?')
     problem = load_problem(run_config, 'final')
     hint = size_hint(saved['state_dict_G'], run_config.model, problem.text_dim)
-    init_state = gan.initialiser(run_config, problem)
+    init_state = initialiser(make_experiment(run_config, problem))
     state = jax.jit(init_state)(jax.random.key(run_config.seed))
     generator = dense_layers(saved['state_dict_G'], GENERATOR_LAYERS, state['generator'].params, 'state_dict_G', hint)
     discriminator = dense_layers(saved['state_dict_D'], DISCRIMINATOR_LAYERS, state['discriminator'].params,

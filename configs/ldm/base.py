@@ -98,8 +98,6 @@ def get_config() -> ml_collections.ConfigDict:
     # Latents are multiplied by this before diffusion; 0 uses 1 / std of the training latents
     # (latent diffusion's scale_by_std). Its VQ models use 1.0.
     latent.scale_factor = 1.0
-    # Use the first stage's EMA parameters, here and in --mode reconstruct (latent diffusion's vq-f4 has no EMA).
-    latent.use_ema = False
     # Batch size for encoding the data set into latents (cached in <workdir>/latents/).
     latent.encode_batch_size = 32
 
@@ -188,8 +186,6 @@ def get_config() -> ml_collections.ConfigDict:
     sampling.num_samples = 64
     # Global batch of one sampling call (divisible by the device count).
     sampling.batch_size = 64
-    # Use the EMA parameters.
-    sampling.use_ema = True
     # Classifier-free guidance weight w (1: plain conditional; needs diffusion.label_dropout > 0 when != 1).
     sampling.guidance_scale = 1.0
     # Class of every sample (-1: classes 0, 1, 2, ... in turn).
@@ -250,7 +246,6 @@ DOMAINS = {
     'diffusion.label_dropout': PROBABILITY_RATE,
     'latent.first_stage_workdir': TEXT,
     'latent.scale_factor': NON_NEGATIVE,
-    'latent.use_ema': BOOL,
     'latent.encode_batch_size': POSITIVE_INT,
     'classifier.num_classes': Int(2),
     'classifier.model_channels': POSITIVE_INT,
@@ -297,7 +292,6 @@ DOMAINS = {
     'sampling.clip_denoised': BOOL,
     'sampling.num_samples': POSITIVE_INT,
     'sampling.batch_size': POSITIVE_INT,
-    'sampling.use_ema': BOOL,
     'sampling.guidance_scale': NON_NEGATIVE,
     'sampling.class_label': Int(-1),
     'sampling.classifier_workdir': TEXT,

@@ -69,6 +69,8 @@ def get_config(variant: str = 'ddpm') -> ml_collections.ConfigDict:
     config.autoencoder.disc_start = 2
     config.autoencoder.kmeans_init = True
     config.latent.scale_factor = 0.0
+    if variant == 'vq':
+        config.eval.use_ema = False  # the first stage's raw parameters, as taming's VQGAN
     config.sampling.clip_denoised = False
     if variant == 'ldm':
         config.latent.first_stage_workdir = 'runs/tiny_vq'

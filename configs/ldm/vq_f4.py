@@ -21,4 +21,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.optim.beta2 = 0.9
     config.optim.learning_rate = 4.5e-6 * 8
     config.optim.ema_warmup = False
+    # Evaluated, and used as a first stage, with its raw parameters: taming's VQGAN keeps no average.
+    config.eval.use_ema = False
     return config

@@ -21,7 +21,6 @@ from gen_runtime.domains import (
     UNIT_OPEN,
     Int,
     OneOf,
-    Text,
     TupleOf,
 )
 
@@ -123,8 +122,6 @@ def get_config() -> ml_collections.ConfigDict:
     # Samples to draw (sample mode and the end of training), in batches of batch_size.
     sampling.num_samples = 64
     sampling.batch_size = 64
-    # Seed of the sampling noise (independent of the training seed).
-    sampling.seed = 0
     # Pixels observed by --mode inpaint: 'left_half', 'right_half', 'top_half', 'bottom_half', 'center'.
     sampling.inpaint_mask = 'right_half'
 
@@ -137,13 +134,10 @@ def get_config() -> ml_collections.ConfigDict:
     likelihood.rtol = 1e-5
     likelihood.atol = 1e-5
     likelihood.eps = 1e-5
-    # Evaluation batch size (the last batch is padded and masked) and split.
+    # Evaluation batch size (the last batch is padded and masked); the split is data.eval_split.
     likelihood.batch_size = 128
-    likelihood.split = 'test'
     # Evaluate at most this many examples (0: the whole split).
     likelihood.max_examples = 0
-    # Seed of the dequantisation noise and the probes.
-    likelihood.seed = 0
 
     config.weights = weights = ml_collections.ConfigDict()
     # --mode import_weights: an original checkpoint that becomes step 0 of the workdir:
@@ -206,7 +200,6 @@ DOMAINS = {
     'sampling.atol': POSITIVE,
     'sampling.num_samples': POSITIVE_INT,
     'sampling.batch_size': POSITIVE_INT,
-    'sampling.seed': Int(0),
     'sampling.inpaint_mask': OneOf('left_half', 'right_half', 'top_half', 'bottom_half', 'center'),
     'likelihood.estimator': OneOf('rademacher', 'gaussian', 'exact'),
     'likelihood.num_probes': POSITIVE_INT,
@@ -214,9 +207,7 @@ DOMAINS = {
     'likelihood.atol': POSITIVE,
     'likelihood.eps': UNIT_OPEN,
     'likelihood.batch_size': POSITIVE_INT,
-    'likelihood.split': Text(nonempty=True),
     'likelihood.max_examples': COUNT,
-    'likelihood.seed': Int(0),
     'weights.path': TEXT,
     'weights.layout': OneOf('auto', 'score_sde_pytorch', 'score_sde'),
 }

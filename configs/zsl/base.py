@@ -100,6 +100,8 @@ def get_config() -> ml_collections.ConfigDict:
     cizsl.orders_beta2 = 0.999
 
     config.eval = ev = ml_collections.ConfigDict()
+    # eval.use_ema: configs/common.py. ZSL evaluates the raw generator, as the originals do.
+    ev.use_ema = False
     # 'validation' (select on a validation split, then test once) or 'best_on_test' (the originals'
     # protocol: best test value during training; optimistic, labelled so in every output).
     ev.protocol = 'validation'

@@ -67,16 +67,18 @@ def _load_reference(config: ml_collections.ConfigDict, wanted: tuple[str, ...], 
 
 
 def evaluate_samples(config: ml_collections.ConfigDict, out_dir: str,
-                     sample_batches: Iterable[np.ndarray]) -> dict[str, float]:
+                     sample_batches: Iterable[np.ndarray], step: int | None = None,
+                     echo: bool = False) -> dict[str, float]:
     """Scores generated images: FID, KID, Inception Score and/or precision/recall (`config.eval.metrics`).
 
     `sample_batches` yields NHWC float images in [0, 1] with 1 or 3 channels, of any size; they are
     consumed once, streaming (only the feature moments, a random subset of `eval.max_features`
     feature vectors and the Inception Score sums are kept). Reference statistics come from
     `eval.reference_stats` (default: the cache file of config.data, see reference_stats.py), the
-    Inception weights from `eval.inception_path`. Writes <out_dir>/eval_metrics.json (process 0) and
-    returns the metrics: fid; kid, kid_std; inception_score, inception_score_std; precision, recall;
-    num_samples.
+    Inception weights from `eval.inception_path`. Writes <out_dir>/eval_metrics.json (process 0; with
+    the checkpoint `step` the samples came from, if given; `echo` also prints it as one JSON line, an eval mode's
+    summary) and returns the metrics: fid; kid, kid_std; inception_score, inception_score_std; precision,
+    recall; num_samples.
     """
     ev = config.eval
     wanted = requested_metrics(config)
@@ -118,5 +120,5 @@ def evaluate_samples(config: ml_collections.ConfigDict, out_dir: str,
     logging.info('sample quality of %d samples: %s', stats.count, results)
     if is_chief():
         os.makedirs(out_dir, exist_ok=True)
-    write_json(os.path.join(out_dir, METRICS_FILE), results)
+    write_json(os.path.join(out_dir, METRICS_FILE), results if step is None else {'step': step, **results}, echo=echo)
     return results

@@ -24,13 +24,12 @@ from gen_runtime.modes import run_mode
 from gen_runtime.trainer import load_trained_state
 from ldm_jax.autoencoder_task import autoencoder_initialiser
 from ldm_jax.diffusion import eps_to_x0
-from ldm_jax.diffusion_task import diffusion_initialiser
+from ldm_jax.experiment import initialiser, make_experiment
 from ldm_jax.generation import Sampler
-from ldm_jax.models import autoencoder_from_config, unet_from_config
+from ldm_jax.models import autoencoder_from_config
+from ldm_jax.modes import trained_networks
 from ldm_jax.nn.autoencoder import VQModel
-from ldm_jax.pretrained import data_space
 from ldm_jax.samplers import ddim_sample, ddim_timesteps
-from ldm_jax.schedule import schedule_from_config
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'compvis')
 REFERENCE = dict(np.load(os.path.join(FIXTURES, 'reference.npz')))
@@ -61,12 +60,12 @@ def _unet_config(name: str):
 def test_imported_unet_gives_the_original_eps(name, tmp_path):
     config = _unet_config(name)
     run_mode(config, str(tmp_path), 'import_weights')
-    space = data_space(config)
-    step, state = load_trained_state(config, str(tmp_path), diffusion_initialiser(config, space))
+    exp = make_experiment(config)
+    step, state = load_trained_state(config, str(tmp_path), initialiser(exp))
     assert step == 0
     with open(tmp_path / 'import.json') as f:
         assert json.load(f)['original_step'] == 5000
-    _check_eps(unet_from_config(config, space.shape[-1]), state, name)
+    _check_eps(exp.network, state, name)
 
 
 def _check_eps(unet, state, name: str) -> None:
@@ -119,7 +118,7 @@ def _ldm_configs(tmp_path):
     config.latent.first_stage_workdir = str(tmp_path / 'vq')
     config.model.update(channel_mult=(1, 1), num_res_blocks=1, attention_resolutions=(1, 2), num_head_channels=16)
     config.diffusion.update(num_timesteps=1000, schedule='sqrt_linear', linear_start=0.0015, linear_end=0.0195)
-    config.sampling.update(method='ddim', num_steps=30, spacing='uniform_ldm', eta=0.0, use_ema=True,
+    config.sampling.update(method='ddim', num_steps=30, spacing='uniform_ldm', eta=0.0,
                            batch_size=2, num_samples=2)
     config.weights.path = ckpt
     return vq, config
@@ -133,10 +132,10 @@ def test_latent_diffusion_checkpoint_samples_with_ddim_as_the_original(tmp_path)
     run_mode(config, str(tmp_path / 'ldm'), 'import_weights')
     steps = ddim_timesteps('uniform_ldm', 30, 1000)
     np.testing.assert_array_equal(steps, REFERENCE['ldm/ddim_timesteps'])
-    space = data_space(config)
-    _, state = load_trained_state(config, str(tmp_path / 'ldm'), diffusion_initialiser(config, space))
+    exp = make_experiment(config)
+    _, state = load_trained_state(config, str(tmp_path / 'ldm'), initialiser(exp))
     assert float(state.extra['scale_factor']) == pytest.approx(0.8)
-    unet, schedule = unet_from_config(config, space.shape[-1]), schedule_from_config(config.diffusion)
+    unet, schedule = exp.network, exp.schedule
     _check_eps(unet, state, 'ldm_unet')
     assert np.abs(REFERENCE['ldm_unet/eps'] - REFERENCE['ldm_unet/eps_ema']).max() > 1e-2
 
@@ -146,7 +145,9 @@ def test_latent_diffusion_checkpoint_samples_with_ddim_as_the_original(tmp_path)
 
     latents = jax.jit(lambda x_T: ddim_sample(denoise, schedule, x_T, jax.random.key(0), steps))(REFERENCE['ldm/x_T'])
     np.testing.assert_allclose(np.asarray(latents), REFERENCE['ldm/latents'], rtol=1e-4, atol=1e-4)
-    images = Sampler(config, str(tmp_path / 'ldm')).from_noise(REFERENCE['ldm/x_T'])
+    assert config.eval.use_ema and not vq.eval.use_ema  # the UNet's EMA, the first stage's raw parameters
+    _, params = trained_networks(exp, str(tmp_path / 'ldm'))
+    images = Sampler(exp, 2).from_noise(params, REFERENCE['ldm/x_T'])
     want = np.clip((REFERENCE['ldm/decoded'] + 1) / 2, 0, 1)
     np.testing.assert_allclose(images, want, atol=1e-4)
 

@@ -14,9 +14,8 @@ from gen_runtime.modes import run_mode
 from gen_runtime.trainer import load_trained_state
 from ldm_jax import diffusion, samplers
 from ldm_jax.diffusers_folder import read_scheduler, scheduler_settings
-from ldm_jax.diffusion_task import diffusion_initialiser
+from ldm_jax.experiment import initialiser, make_experiment
 from ldm_jax.models import unet_from_config
-from ldm_jax.pretrained import data_space
 from ldm_jax.schedule import Schedule, beta_schedule
 from tests.ldm.test_networks import _nchw, _nhwc, _randomise
 
@@ -110,8 +109,7 @@ def test_pipeline_folder_imports_its_unet_and_checks_its_scheduler(tmp_path, cap
     run_mode(config, str(tmp_path / 'run'), 'import_weights')
     assert ('--config.sampling.method=ddim --config.sampling.clip_denoised=False --config.sampling.spacing=uniform '
             '--config.sampling.alpha_to_one=False') in capsys.readouterr().out
-    space = data_space(config)
-    _, state = load_trained_state(config, str(tmp_path / 'run'), diffusion_initialiser(config, space))
+    _, state = load_trained_state(config, str(tmp_path / 'run'), initialiser(make_experiment(config)))
     x = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype(np.float32)
     t = np.array([7, 650])
     got = unet_from_config(config, 3).apply({'params': state.params}, x, t)

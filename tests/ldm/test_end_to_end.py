@@ -70,7 +70,7 @@ def test_latent_diffusion_end_to_end(data_root, tmp_path, monkeypatch):
     assert json.loads(open(ldm_dir / 'metrics.jsonl').readline())['step'] == 4
     seen = []
 
-    def fake_evaluate(config, workdir, batches):
+    def fake_evaluate(config, workdir, batches, **summary):
         seen.extend(batches)
         return {'fid': 1.0}
 

@@ -50,3 +50,15 @@ def test_sampling_without_a_checkpoint_says_train_first(tmp_path):
     config = toy_config()
     with pytest.raises(CheckpointError, match='no checkpoint in .*; train first with --mode train'):
         trainer.load_trained_state(config, str(tmp_path), toy_task(config).init_state)
+
+
+def test_trained_params_are_the_ema_or_the_raw_parameters_of_the_newest_checkpoint(tmp_path):
+    config = toy_config(num_steps=20, checkpoint_every=10)
+    final = trainer.train(config, str(tmp_path), toy_task(config))
+    step, ema, state = trainer.trained_params(config, str(tmp_path), toy_task(config).init_state, use_ema=True)
+    _, raw, _ = trainer.trained_params(config, str(tmp_path), toy_task(config).init_state, use_ema=False)
+    assert step == 20 and int(state.step) == 20
+    assert_same_params(flat_params(final.replace(params=final.ema_params)), flat_params(state.replace(params=ema)))
+    assert_same_params(flat_params(final), flat_params(state.replace(params=raw)))
+    ema, raw = flat_params(state.replace(params=ema)), flat_params(state)
+    assert max(float(abs(ema[k] - raw[k]).max()) for k in raw) > 1e-3  # two different sets

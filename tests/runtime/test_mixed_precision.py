@@ -141,12 +141,12 @@ def test_bf16_training_loss_falls():
     """150 Adam steps of the quickstart digits model in bf16 through the family's own train step: the mean
     loss of the last 25 steps is below 70% of the first 25 (float32 on the same batches, printed beside it,
     falls alike)."""
-    from sde_jax.experiment import train_task
+    from sde_jax.experiment import train_task, training_batches
 
     falls = {}
     for dtype in ('float32', 'bfloat16'):
         exp = _quickstart(dtype, **{'training.batch_size': 64})
-        task = train_task(exp)
+        task = train_task(exp, training_batches(exp))
         state = jax.jit(task.init_state)(jax.random.key(0))
         update = jax.jit(task.update)
         losses = []

@@ -44,7 +44,7 @@ def test_whole_split_with_padded_last_batch_streamed_and_resumed(tmp_path):
     data_config = ml_collections.ConfigDict({**config.data.to_dict(), 'dequantize': True, 'random_flip': False})
     preprocess = image_preprocessor(data_config, dataset.levels)
     rows = [b['image'][b['mask']] for b in eval_batches(type(dataset)({'image': data['image']}, dataset.levels), 2,
-                                                        preprocess, seed=config.likelihood.seed)]
+                                                        preprocess, seed=config.eval.seed)]
     x = exp.to_model_space(jnp.asarray(np.concatenate(rows)))
     bpd, nfe = BatchBpd(exp, dataset.levels)(params, x, jax.random.key(0))
     assert nfe > 0

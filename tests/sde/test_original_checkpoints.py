@@ -24,7 +24,7 @@ import pytest
 from configs.sde import cifar10_ddpmpp_continuous, cifar10_ncsnpp_continuous
 from gen_runtime import trainer
 from gen_runtime.torch_archive import load_archive
-from sde_jax.experiment import make_experiment
+from sde_jax.experiment import initialiser, make_experiment
 from sde_jax.likelihood import bits_per_dim, ode_log_likelihood
 from sde_jax.ode import ode_sample
 from sde_jax.weights import import_weights
@@ -91,7 +91,7 @@ def imported(request, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp(f'import_{name}'))
     import_weights(config, workdir)
     exp = make_experiment(config)
-    step, state = trainer.load_trained_state(config, workdir, exp.init_state)
+    step, state = trainer.load_trained_state(config, workdir, initialiser(exp))
     assert step == 0
     with open(os.path.join(workdir, 'import.json')) as f:
         record = json.load(f)

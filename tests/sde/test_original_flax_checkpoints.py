@@ -17,7 +17,7 @@ import pytest
 
 from gen_runtime import trainer
 from gen_runtime.errors import CheckpointError
-from sde_jax.experiment import make_experiment
+from sde_jax.experiment import initialiser, make_experiment
 from sde_jax.weights import detect_layout, import_weights
 from tests.sde.test_original_checkpoints import OURS, TINY_FIELDS, close, original_std
 
@@ -52,7 +52,7 @@ def imported(request, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp(f'import_flax_{name}'))
     import_weights(config, workdir)
     exp = make_experiment(config)
-    step, state = trainer.load_trained_state(config, workdir, exp.init_state)
+    step, state = trainer.load_trained_state(config, workdir, initialiser(exp))
     assert step == 0
     with open(os.path.join(workdir, 'import.json')) as f:
         record = json.load(f)

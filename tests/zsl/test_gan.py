@@ -9,6 +9,7 @@ from configs.zsl import synthetic
 from gen_runtime.errors import ConfigError
 from zsl_jax import checks, gan
 from zsl_jax.data import load_problem
+from zsl_jax.experiment import make_experiment, train_task, training_batches
 
 
 def _tiny(variant, divergence='sharma_mittal'):
@@ -42,7 +43,8 @@ def test_hallucinated_text_is_a_normalised_mix_of_two_seen_classes():
 def test_players_and_batches(variant, divergence, orders):
     config = _tiny(variant, divergence)
     problem = load_problem(config, 'final')
-    task = gan.make_task(config, problem)
+    exp = make_experiment(config, problem)
+    task = train_task(exp, training_batches(exp))
     state = jax.eval_shape(task.init_state, jax.random.key(0))
     assert set(state) == {'generator', 'discriminator', 'classes'} | ({'orders'} if orders else set())
     if orders:
@@ -75,3 +77,19 @@ def test_parameter_counts_of_the_published_models():
     # CIZSL's models.py: 4086 hidden units.
     counts = parameter_counts(base.use_cizsl(base.get_config()), 3584, 7551, 150)
     assert counts['generator'] == (7551 * 1000 + 1000) + (1100 * 4086 + 4086) + (4086 * 3584 + 3584)
+
+
+def test_the_sampler_draws_class_major_features_of_the_unseen_classes():
+    from zsl_jax.experiment import Sampler, initialiser
+
+    config = _tiny('gazsl', 'sharma_mittal')
+    exp = make_experiment(config, load_problem(config, 'final'))
+    params = jax.jit(initialiser(exp))(jax.random.key(0))['generator'].params
+    sampler = Sampler(exp, per_class=5)
+    features = np.asarray(sampler(params, jax.random.key(1)))
+    assert features.shape == (exp.problem.num_unseen * 5, exp.problem.feature_dim)
+    np.testing.assert_array_equal(features, np.asarray(sampler(params, jax.random.key(1))))
+    # Row i is a feature of unseen class i // 5: its own text with noise z_i.
+    z = jax.random.normal(jax.random.key(1), (len(features), config.model.noise_dim))
+    text = np.repeat(exp.problem.unseen_text, 5, axis=0)
+    np.testing.assert_allclose(features, exp.generator.apply({'params': params}, z, text), rtol=1e-5, atol=1e-6)

@@ -18,8 +18,8 @@ from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.modes import run_mode
 from gen_runtime.torch_archive import load_archive
 from gen_runtime.trainer import load_trained_state
-from zsl_jax import gan
 from zsl_jax.data import load_problem
+from zsl_jax.experiment import initialiser, make_experiment
 from zsl_jax.models import make_models
 from zsl_jax.protocol import for_seed
 
@@ -65,7 +65,7 @@ def test_imported_players_equal_the_original_modules_and_evaluate(name, ref, tmp
     run_config = for_seed(config, 0)
     problem = load_problem(run_config, 'final')
     step, state = load_trained_state(run_config, str(tmp_path / 'seed_0' / 'best_on_test'),
-                                     gan.initialiser(run_config, problem))
+                                     initialiser(make_experiment(run_config, problem)))
     assert step == 0
     generator, discriminator = make_models(config.model, problem.feature_dim, problem.num_seen)
     out = generator.apply({'params': state['generator'].params}, jnp.asarray(ref[f'{name}_z']),

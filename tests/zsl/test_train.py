@@ -58,13 +58,13 @@ def test_far_above_chance_and_near_the_oracle(variant, request):
 def test_cizsl_players_and_learned_orders(cizsl):
     """One generator step per iteration after 5 critic steps; the Sharma-Mittal orders are learned."""
     from gen_runtime.trainer import load_trained_state
-    from zsl_jax import gan
     from zsl_jax.data import load_problem
+    from zsl_jax.experiment import initialiser, make_experiment
 
     config, workdir, results = cizsl
     final_config = protocol.final_run_config(config, 0, results[0].details)
     step, state = load_trained_state(final_config, os.path.join(workdir, 'seed_0', 'final'),
-                                     gan.initialiser(final_config, load_problem(final_config, 'final')))
+                                     initialiser(make_experiment(final_config, load_problem(final_config, 'final'))))
     assert int(state['generator'].step) == step and int(state['discriminator'].step) == 5 * step
     assert state['orders'].params.shape == (2,)
     with open(os.path.join(workdir, 'seed_0', 'validation', 'metrics.jsonl')) as f:
@@ -124,7 +124,8 @@ def test_validation_protocol_selects_weight_and_step_on_validation_only(tmp_path
     monkeypatch.setattr(protocol, 'train_with_selection', fake_selection)
     monkeypatch.setattr(protocol, 'train', fake_train)
     monkeypatch.setattr(protocol, 'make_evaluator', lambda *a: FakeEvaluator())
-    monkeypatch.setattr(protocol.gan, 'make_task', lambda *a: None)
+    monkeypatch.setattr(protocol, 'make_experiment', lambda *a: None)
+    monkeypatch.setattr(protocol, '_train_task', lambda *a: None)
     result = protocol.validation_protocol(config, str(tmp_path), 3, {'validation': None, 'final': None})
     assert trained == {'steps': 200, 'weight': 1.0, 'dir': str(tmp_path / 'seed_3' / 'final')}
     assert result.details['selected_step'] == 200 and result.details['creativity_weight'] == 1.0
