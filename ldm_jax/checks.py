@@ -56,8 +56,7 @@ def check_train_autoencoder(config: ml_collections.ConfigDict) -> None:
 
 def check_sample(config: ml_collections.ConfigDict) -> None:
     """sample: the sampler's settings against the model they sample."""
-    check_sampling(config)
-    check_diffusion(config)
+    check_sampling(check_diffusion(config))
     sample_labels(config, 0, 1)
 
 

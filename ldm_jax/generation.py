@@ -22,7 +22,7 @@ from ldm_jax.diffusion import eps_to_x0, split_prediction
 from ldm_jax.experiment import Experiment
 from ldm_jax.guidance import classifier_free_output, classifier_guided_eps, classifier_log_prob_grad
 from ldm_jax.samplers import ddim_sample, ddim_timesteps, ddpm_sample
-from ldm_jax.schedule import Schedule, schedule_from_config
+from ldm_jax.schedule import Schedule
 
 # ldm's own DDIM (CompVis's, x_0 clipping and all) and DDPM, and two of the shared few-step solvers.
 SHARED_SOLVERS = ('dpm_solver_pp', 'heun')
@@ -54,23 +54,23 @@ def few_step_timesteps(spacing: str, num_steps: int, alphas_cumprod: np.ndarray,
     return ts
 
 
-def check_sampling(config: ml_collections.ConfigDict) -> None:
-    """Raises a ConfigError for sampling settings the trained model cannot honour."""
+def check_sampling(exp: Experiment) -> None:
+    """Raises a ConfigError for `sampling` settings that `Sampler` and the trained model cannot honour."""
+    config = exp.config
     sampling = config.sampling
     if sampling.method in SHARED_SOLVERS:
-        _check_few_step(config)
+        _check_few_step(exp)
     if sampling.guidance_scale != 1.0 and config.diffusion.label_dropout <= 0:
         raise ConfigError('sampling.guidance_scale != 1 needs a model trained for classifier-free guidance '
                           '(diffusion.label_dropout > 0)')
-    if sampling.classifier_scale > 0 and not sampling.classifier_workdir:
-        raise ConfigError('sampling.classifier_scale > 0 needs sampling.classifier_workdir (a task=classifier run)')
     parallel.check_batch_size(sampling.batch_size, 'sampling.batch_size')
     if sampling.method == 'ddim':
         with config_terms('sampling', sampling):
             ddim_timesteps(sampling.spacing, sampling.num_steps, config.diffusion.num_timesteps)
 
 
-def _check_few_step(config: ml_collections.ConfigDict) -> None:
+def _check_few_step(exp: Experiment) -> None:
+    config = exp.config
     sampling = config.sampling
     if not 2 <= sampling.num_steps <= config.diffusion.num_timesteps:
         raise ConfigError(f'sampling.num_steps={sampling.num_steps} must be in 2..diffusion.num_timesteps for '
@@ -82,8 +82,7 @@ def _check_few_step(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f'sampling.order={sampling.order} must be 1, 2 or 3 and at most sampling.num_steps='
                           f'{sampling.num_steps} (DPM-Solver++(1), (2M), (3M))')
     with config_terms('sampling', {'spacing', 'num_steps'}):
-        few_step_timesteps(sampling.spacing, sampling.num_steps, schedule_from_config(config.diffusion).alphas_cumprod,
-                           sampling.rho)
+        few_step_timesteps(sampling.spacing, sampling.num_steps, exp.schedule.alphas_cumprod, sampling.rho)
 
 
 def sample_labels(config: ml_collections.ConfigDict, start: int, count: int) -> np.ndarray:
@@ -153,8 +152,8 @@ def sample_batches(exp: Experiment, params: PyTree, num_samples: int, batch_size
         yield parallel.to_host(images)[:keep], labels[:keep]
 
 
-def few_step_sample(method: str, denoise: Callable, schedule: Schedule, x_T: jax.Array, timesteps: np.ndarray,
-                    clip: bool, order: int = 2) -> jax.Array:
+def few_step_from_noise(method: str, denoise: Callable, schedule: Schedule, x_T: jax.Array, timesteps: np.ndarray,
+                        clip: bool, order: int = 2) -> jax.Array:
     """A shared few-step solver (gen_runtime.few_step) on the discrete schedule: kernel alpha_t = sqrt(abar_t),
     sigma_t = sqrt(1 - abar_t) at `timesteps` (few_step_timesteps), then (alpha, sigma) = (1, 0), i.e. x_0."""
     abar = jnp.asarray(schedule.alphas_cumprod)[timesteps]
@@ -197,7 +196,7 @@ def _sample_fn(exp: Experiment, sharding: jax.sharding.Sharding):  # noqa: ANN20
             x = ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding)
         elif sampling.method in SHARED_SOLVERS:
             timesteps = few_step_timesteps(sampling.spacing, sampling.num_steps, schedule.alphas_cumprod, sampling.rho)
-            x = few_step_sample(sampling.method, denoise, schedule, x_T, timesteps, clip, sampling.order)
+            x = few_step_from_noise(sampling.method, denoise, schedule, x_T, timesteps, clip, sampling.order)
         else:
             steps = ddim_timesteps(sampling.spacing, sampling.num_steps, diffusion.num_timesteps)
             x = ddim_sample(denoise, schedule, x_T, step_rng, steps, sampling.eta, clip, sharding,

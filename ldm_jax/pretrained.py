@@ -89,6 +89,8 @@ def guidance_classifier_of(config: ml_collections.ConfigDict) -> GuidanceClassif
     if config.sampling.classifier_scale <= 0:
         return None
     workdir = config.sampling.classifier_workdir
+    if not workdir:
+        raise ConfigError('sampling.classifier_scale > 0 needs sampling.classifier_workdir (a task=classifier run)')
     clf_config = run_config(workdir, 'sampling.classifier_workdir')
     if clf_config.get('task') != 'classifier':
         raise ConfigError(f'sampling.classifier_workdir {workdir} holds a task={clf_config.get("task")!r} run, '

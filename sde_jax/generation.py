@@ -12,14 +12,13 @@ from tqdm import tqdm
 
 from gen_runtime import few_step, parallel
 from gen_runtime.errors import ConfigError, config_terms
+from gen_runtime.pytree import PyTree
 from gen_runtime.rng import stream
 from sde_jax import controllable
 from sde_jax.experiment import Experiment
 from sde_jax.ode import ode_sample
 from sde_jax.sampling import Step, few_step_sample, get_corrector, get_predictor, pc_sample
 from sde_jax.sde import SDE
-
-PyTree = dict
 
 
 def batch_parallel_jit(fn: Callable[[PyTree, jax.Array, jax.Array], jax.Array]) -> Callable:

@@ -125,7 +125,7 @@ def test_few_step_solvers_on_the_ddpm_schedule_equal_diffusers(method):
     the same integer timesteps and eps-prediction network."""
     from diffusers import DPMSolverMultistepScheduler, HeunDiscreteScheduler
 
-    from ldm_jax.generation import few_step_sample, few_step_timesteps
+    from ldm_jax.generation import few_step_from_noise, few_step_timesteps
 
     steps, betas = 8, {'beta_start': 1e-4, 'beta_end': 0.02, 'beta_schedule': 'linear', 'num_train_timesteps': 1000}
     s = Schedule.from_betas(beta_schedule('linear', 1000, 1e-4, 0.02))
@@ -149,7 +149,7 @@ def test_few_step_solvers_on_the_ddpm_schedule_equal_diffusers(method):
         out = 0.8 * jnp.tanh(x) * jnp.cos(t[:, None, None, None] / 40.0) + 0.05
         return diffusion.split_prediction('eps', s, x, t, out)
 
-    ours = jax.jit(lambda x: few_step_sample(method, denoise, s, x, ts, clip=False))(jnp.asarray(x_T))
+    ours = jax.jit(lambda x: few_step_from_noise(method, denoise, s, x, ts, clip=False))(jnp.asarray(x_T))
     np.testing.assert_allclose(np.asarray(ours), sample.numpy(), rtol=3e-4, atol=3e-4)
 
 
