@@ -4,6 +4,7 @@ With the network predicting the noise (sde_jax.conditioning), the denoising scor
 std(t) s_theta + z equals z - eps_hat, so
   - 'dsm' with weighting 'sigma2' (lambda(t) = std(t)^2, eq. 7):  || eps_hat - z ||^2,
   - 'dsm' with weighting 'likelihood' (lambda(t) = g(t)^2, Song et al. 2021b): g^2 || s_theta + z / std ||^2,
+    with t drawn uniformly or, with importance sampling, from p(t) proportional to g^2 / std^2 (sde_jax.importance),
   - 'smld' (VE) / 'ddpm' (VP): the same residual at one of N discrete noise levels drawn uniformly
     (NCSN's sum_i sigma_i^2 E||s + z / sigma_i||^2 and DDPM's sum_i E||eps_hat - z||^2).
 Per example the squared residual is summed with a factor 1/2 (or averaged with reduce_mean), then
@@ -19,6 +20,7 @@ import ml_collections
 
 from gen_runtime.errors import ConfigError
 from gen_runtime.pytree import PyTree
+from sde_jax.importance import has_closed_form, importance_times
 from sde_jax.score_model import network_fn
 from sde_jax.sde import SDE, VESDE, VPSDE, batch_broadcast
 
@@ -32,16 +34,25 @@ def _reduce(per_dim: jax.Array, reduce_mean: bool) -> jax.Array:
 
 
 def dsm_loss(model: nn.Module, params: PyTree, sde: SDE, x: jax.Array, rng: jax.Array, *,
-             weighting: str = 'sigma2', reduce_mean: bool = False, eps: float = 1e-5) -> jax.Array:
-    """Continuous-time denoising score matching (eq. 7), t ~ U(eps, T); per-example losses (B,)."""
+             weighting: str = 'sigma2', reduce_mean: bool = False, eps: float = 1e-5,
+             importance_sampling: bool = False) -> jax.Array:
+    """Continuous-time denoising score matching (eq. 7), t ~ U(eps, T) (or, with importance_sampling and the
+    likelihood weighting, t ~ p(t) with the weight of sde_jax.importance.importance_times); per-example losses (B,)."""
     t_rng, z_rng, dropout_rng = jax.random.split(rng, 3)
-    t = jax.random.uniform(t_rng, (x.shape[0],), minval=eps, maxval=sde.T)
+    if importance_sampling:
+        if weighting != 'likelihood':
+            raise ValueError("importance_sampling draws t for weighting='likelihood'")
+        t, weight = importance_times(sde, t_rng, (x.shape[0],), eps)
+    else:
+        t = jax.random.uniform(t_rng, (x.shape[0],), minval=eps, maxval=sde.T)
     z = jax.random.normal(z_rng, x.shape)
     mean, std = sde.marginal_prob(x, t)
     x_t = mean + batch_broadcast(std, x) * z
     eps_hat = network_fn(model, params, sde, True, train=True, dropout_rng=dropout_rng)(x_t, t)
     residual = (eps_hat - z) ** 2
-    if weighting == 'likelihood':
+    if importance_sampling:
+        residual = residual * batch_broadcast(weight, x)
+    elif weighting == 'likelihood':
         g2 = sde.sde(x_t, t)[1] ** 2
         residual = residual * batch_broadcast(g2 / std**2, x)
     return _reduce(residual, reduce_mean)
@@ -73,6 +84,13 @@ def check_loss_config(loss: ml_collections.ConfigDict, sde: SDE) -> None:
                           "loss.type='dsm'")
     if loss.type != 'dsm' and loss.weighting != 'sigma2':
         raise ConfigError(f"loss.weighting='likelihood' needs the continuous loss.type='dsm', not {loss.type!r}")
+    if loss.importance_sampling and (loss.type != 'dsm' or loss.weighting != 'likelihood'):
+        raise ConfigError("loss.importance_sampling draws t for the likelihood weighting: set loss.type='dsm' and "
+                          "loss.weighting='likelihood'")
+    if loss.importance_sampling and not has_closed_form(sde):
+        raise ConfigError("loss.importance_sampling has a closed form for the VP, sub-VP and VE SDEs (VE with "
+                          "sde.ve_marginal_std='exact'); with 'sigma' the likelihood weight is constant and "
+                          "uniform t is already exact")
 
 
 def make_loss_fn(loss: ml_collections.ConfigDict, model: nn.Module,
@@ -83,7 +101,8 @@ def make_loss_fn(loss: ml_collections.ConfigDict, model: nn.Module,
     def loss_fn(params: PyTree, x: jax.Array, rng: jax.Array) -> jax.Array:
         if loss.type == 'dsm':
             per_example = dsm_loss(model, params, sde, x, rng, weighting=loss.weighting,
-                                   reduce_mean=loss.reduce_mean, eps=loss.eps)
+                                   reduce_mean=loss.reduce_mean, eps=loss.eps,
+                                   importance_sampling=loss.importance_sampling)
         else:
             per_example = discrete_loss(model, params, sde, x, rng, reduce_mean=loss.reduce_mean)
         return jnp.mean(per_example)

@@ -52,6 +52,10 @@ def get_config() -> ml_collections.ConfigDict:
     loss.type = 'dsm'
     # Weighting lambda(t) of 'dsm': 'sigma2' (std(t)^2) or 'likelihood' (g(t)^2).
     loss.weighting = 'sigma2'
+    # With the likelihood weighting (VP, sub-VP, VE with ve_marginal_std='exact'): draw t from p(t) proportional
+    # to g(t)^2 / std(t)^2 with the matching weight (Song, Durkan, Murray & Ermon 2021; sde_jax/importance.py)
+    # instead of uniformly.
+    loss.importance_sampling = False
     # Average the squared error over dimensions (True) instead of summing half of it.
     loss.reduce_mean = False
     # Smallest training time: t ~ U(eps, 1).
@@ -138,6 +142,9 @@ def get_config() -> ml_collections.ConfigDict:
     likelihood.batch_size = 128
     # Evaluate at most this many examples (0: the whole split).
     likelihood.max_examples = 0
+    # Draws of t per example of the variational bound on the SDE model's NLL reported beside the ODE's bits/dim
+    # (Song, Durkan, Murray & Ermon 2021; sde_jax/bound.py; 0: not computed).
+    likelihood.bound_times = 4
 
     config.weights = weights = ml_collections.ConfigDict()
     # --mode import_weights: an original checkpoint that becomes step 0 of the workdir:
@@ -162,6 +169,7 @@ DOMAINS = {
     'sde.num_scales': Int(2),
     'loss.type': OneOf('dsm', 'smld', 'ddpm'),
     'loss.weighting': OneOf('sigma2', 'likelihood'),
+    'loss.importance_sampling': BOOL,
     'loss.reduce_mean': BOOL,
     'loss.eps': UNIT_OPEN,
     'model.name': OneOf('tutorial_unet', 'ncsnpp'),
@@ -208,6 +216,7 @@ DOMAINS = {
     'likelihood.eps': UNIT_OPEN,
     'likelihood.batch_size': POSITIVE_INT,
     'likelihood.max_examples': COUNT,
+    'likelihood.bound_times': COUNT,
     'weights.path': TEXT,
     'weights.layout': OneOf('auto', 'score_sde_pytorch', 'score_sde'),
 }

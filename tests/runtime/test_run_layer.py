@@ -127,6 +127,14 @@ BAD_INPUTS = {
     # sde_jax: the model, the loss, and the settings of the modes that come after training
     'unknown sde': (SDE, ['--config.sde.type=vesdee'], "sde.type='vesdee'"),
     'unknown loss': (SDE, ['--config.loss.type=dms'], "loss.type='dms' is not one of"),
+    'importance sampling without the likelihood weighting': (
+        SDE, ['--config.loss.importance_sampling=True'], 'loss.importance_sampling draws t for the likelihood'),
+    'importance sampling of a constant weight': (
+        SDE, ['--config.loss.importance_sampling=True', '--config.loss.weighting=likelihood',
+              '--config.sde.type=vesde', '--config.sde.ve_marginal_std=sigma'],
+        'the likelihood weight is constant and uniform t is already exact'),
+    'negative bound draws': (SDE, ['--mode=likelihood', '--config.likelihood.bound_times=-1'],
+                             'likelihood.bound_times=-1 is not an integer >= 0'),
     'no image size': (SDE, ['--config.data.image_size=0'], 'sde_jax needs data.image_size'),
     'two channels': (SDE, ['--config.data.num_channels=2'], 'data.num_channels=2 must be 1 or 3'),
     'impossible network': (SDE, ['--config.model.channels=(6, 16, 16)'], 'a network that cannot be built'),

@@ -57,14 +57,19 @@ def test_whole_split_with_padded_last_batch_streamed_and_resumed(tmp_path):
 
     again = evaluate_bpd(exp, params, str(tmp_path), step=0)  # every batch is already on disk
     assert len((tmp_path / 'batches.jsonl').read_text().splitlines()) == 2
-    assert again['bpd'] == summary['bpd']
+    assert again['bpd'] == summary['bpd'] and again['bound_bpd'] == summary['bound_bpd']
+    # The variational bound (sde_jax.bound) is reported beside the ODE's bits/dim, in the same units.
+    assert summary['bound_times'] == 4 and np.isfinite(summary['bound_bpd']) and summary['bound_bpd_standard_error'] > 0
 
 
 def test_8_bit_offset_in_minus_one_one_is_7_bits():
     """Song et al. (2021), app. D.2: bits/dim of 8-bit data in [-1, 1] = continuous bits/dim + 8 - 1."""
     exp = make_experiment(_config())  # centred data: model space [-1, 1]
-    done = {0: {'count': 2, 'bpd_sum': 2 * 3.5, 'bpd_sq_sum': 3.0**2 + 4.0**2, 'nfe': 10, 'seconds': 4.0}}
+    done = {0: {'count': 2, 'bpd_sum': 2 * 3.5, 'bpd_sq_sum': 3.0**2 + 4.0**2, 'nfe': 10, 'seconds': 4.0,
+                'bound_bpd_sum': 2 * 4.0, 'bound_bpd_sq_sum': 3.5**2 + 4.5**2, 'bound_seconds': 0.5}}
     summary = summarise(done, exp, num_examples=2, levels=256)
+    assert summary['bound_bpd'] == 4.0 and summary['bound_times'] == 4 and summary['bound_seconds_per_example'] == 0.25
+    np.testing.assert_allclose(summary['bound_bpd_standard_error'], 0.5 / np.sqrt(2), rtol=1e-12)
     assert summary['dequantisation_offset_bits'] == 7.0
     assert summary['bpd'] == 3.5 and summary['continuous_bpd'] == -3.5
     np.testing.assert_allclose(summary['bpd_standard_error'], 0.5 / np.sqrt(2), rtol=1e-12)
