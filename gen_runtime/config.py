@@ -2,8 +2,10 @@
 
 import importlib.util
 import json
+import logging
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ import ml_collections
 
 from gen_runtime.errors import ConfigError
 from gen_runtime.workdir_lock import LOCK_FILE
+
+log = logging.getLogger(__name__)
 
 # Fields of the shared sections (configs/common.py) that may differ between invocations on one workdir
 # without making it another run: how long to train, how often to log, where the data lies, the runtime,
@@ -121,14 +125,17 @@ def forget_refused_start(workdir: str, entries_before: set[str], created: str | 
 
 
 def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = True,
-                 run_independent: tuple[str, ...] = ()) -> None:
+                 run_independent: tuple[str, ...] = (), defaults: Mapping[str, Any] | None = None) -> None:
     """Writes the resolved config into `workdir`, or checks it against the run already there.
 
     A workdir holds one run. If it already holds a config that differs in a field that defines the
     run (model, data, optimiser, seed, ...) and a checkpoint of it, this raises instead of mixing two
     runs' checkpoints; a config that never produced a checkpoint (a start that failed) is replaced.
     `run_independent` names the family's fields (or sections) that may change besides
-    RUN_INDEPENDENT_FIELDS.
+    RUN_INDEPENDENT_FIELDS. With `defaults` (the family base's flattened fields), a run saved by an earlier
+    version of the library stays the same run: a field it lacks that this config leaves at its default (a field
+    added since, whose default keeps the old behaviour) and a field this version no longer has are set aside,
+    with a warning that names them.
     """
     independent = RUN_INDEPENDENT_FIELDS + tuple(run_independent)
     make_workdir(workdir)
@@ -145,6 +152,8 @@ def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = 
             name for name in set(old_flat) | set(new_flat)
             if not _is_run_independent(name, independent) and old_flat.get(name) != new_flat.get(name)
         )
+        if defaults is not None:
+            differing = _set_aside_version_changes(differing, old_flat, new_flat, defaults, workdir)
         if differing and _has_checkpoints(workdir):
             if old.get('family') != new.get('family'):
                 raise ConfigError(f'--workdir {workdir} holds a run of another family ({old.get("family")!r}; this '
@@ -162,6 +171,19 @@ def bind_workdir(config: ml_collections.ConfigDict, workdir: str, write: bool = 
     with open(tmp, 'w') as f:
         json.dump(new, f, indent=2, sort_keys=True)
     os.replace(tmp, path)
+
+
+def _set_aside_version_changes(differing: list[str], old: dict[str, Any], new: dict[str, Any],
+                               defaults: Mapping[str, Any], workdir: str) -> list[str]:
+    """`differing` without the fields added since the saved run (at their defaults) or removed since."""
+    added = [n for n in differing if n not in old and n in defaults and new.get(n) == defaults[n]]
+    removed = [n for n in differing if n not in new]
+    if added or removed:
+        log.warning('%s was saved by another version of the library: %s; the run continues as the same run',
+                    os.path.join(workdir, CONFIG_FILE), '; '.join(
+                        part for part in (f'new fields at their defaults: {", ".join(added)}' if added else '',
+                                          f'fields no longer read: {", ".join(removed)}' if removed else '') if part))
+    return [n for n in differing if n not in added and n not in removed]
 
 
 def data_root(config: ml_collections.ConfigDict) -> str:

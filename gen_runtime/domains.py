@@ -10,12 +10,14 @@ order at most the number of steps, say) stay with the family's checks, which kno
 
 import dataclasses
 import importlib
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import ml_collections
 
+from gen_runtime.config import flatten
 from gen_runtime.errors import ConfigError
 
 
@@ -191,6 +193,14 @@ def family_domains(family: str) -> Mapping[str, Domain]:
     common = importlib.import_module('configs.common').DOMAINS
     base = importlib.import_module(f'configs.{family.removesuffix("_jax")}.base').DOMAINS
     return {**common, **base}
+
+
+def family_defaults(family: str) -> dict[str, Any]:
+    """Every field of the family's base config (configs/<family>/base.py) at its default, flattened, as its
+    JSON form compares (tuples as lists)."""
+    check_family(family)
+    base = importlib.import_module(f'configs.{family.removesuffix("_jax")}.base').get_config()
+    return flatten(json.loads(base.to_json_best_effort()))
 
 
 def check_domains(config: ml_collections.ConfigDict, domains: Mapping[str, Domain]) -> None:

@@ -27,7 +27,7 @@ from types import ModuleType
 import ml_collections
 
 from gen_runtime.config import CONFIG_FILE, bind_workdir, first_missing_folder, forget_refused_start, make_workdir
-from gen_runtime.domains import FAMILIES, check_domains, check_family, family_domains
+from gen_runtime.domains import FAMILIES, check_domains, check_family, family_defaults, family_domains
 from gen_runtime.errors import ConfigError, UserError
 from gen_runtime.workdir_lock import hold_workdir
 
@@ -110,7 +110,8 @@ def run_mode(config: ml_collections.ConfigDict, workdir: str, name: str) -> None
     new_run = not os.path.exists(os.path.join(workdir, CONFIG_FILE))
     try:
         with hold_workdir(workdir) if chief else contextlib.nullcontext():
-            bind_workdir(config, workdir, write=chief, run_independent=table.RUN_INDEPENDENT_FIELDS)
+            bind_workdir(config, workdir, write=chief, run_independent=table.RUN_INDEPENDENT_FIELDS,
+                         defaults=family_defaults(config.family))
             mode.run(config, workdir)
     except UserError:  # a new run refused before it wrote anything leaves no trace
         if chief and new_run:

@@ -48,3 +48,24 @@ def test_image_grid_layout_and_png(tmp_path):
     assert grid[1, 1, 0] == 0 and grid[1, 7, 0] == 128 and grid[6, 1, 0] == 255
     path = save_image_grid(images, str(tmp_path / 'sub' / 'grid.png'), ncols=2)
     np.testing.assert_array_equal(np.asarray(Image.open(path)), make_grid(images, ncols=2)[..., 0])
+
+
+def test_a_run_of_an_earlier_version_stays_the_same_run(tmp_path, caplog):
+    """A field added since (at its default) or removed since is set aside, with a warning that names it; an added
+    field away from its default is another run."""
+    config = common.get_config()
+    config.unlock()
+    saved = json.loads(config.to_json_best_effort())
+    del saved['optim']['ema_warmup']  # as if the saved run predates the field
+    saved['optim']['old_knob'] = 3  # and had one this version dropped
+    (tmp_path / 'config.json').write_text(json.dumps(saved))
+    (tmp_path / 'checkpoints' / '0').mkdir(parents=True)
+    defaults = {'optim.ema_warmup': False}
+    bind_workdir(config, str(tmp_path), defaults=defaults)
+    assert 'new fields at their defaults: optim.ema_warmup; fields no longer read: optim.old_knob' in caplog.text
+    (tmp_path / 'config.json').write_text(json.dumps(saved))
+    config.optim.ema_warmup = True
+    with pytest.raises(ConfigError, match=r'different config \(optim.ema_warmup: None there, True now\)'):
+        bind_workdir(config, str(tmp_path), defaults=defaults)
+    with pytest.raises(ConfigError, match=r'different config'):  # without defaults: any change is another run
+        bind_workdir(common.get_config(), str(tmp_path))
