@@ -68,11 +68,16 @@ def _check_labels(config: ml_collections.ConfigDict, dataset: object, classes: i
                         'model.num_classes / classifier.num_classes to the number of classes')
 
 
+def saved_use_ema(run_config: ml_collections.ConfigDict) -> bool:
+    """eval.use_ema of another run's saved config (True, the default, where a run saved before the field)."""
+    return run_config.eval.get('use_ema', True)
+
+
 def first_stage_params(first_stage: FirstStage) -> tuple[str, PyTree]:
     """(name, parameters) of the newest checkpoint of the first stage run, EMA or raw as its own config's
     eval.use_ema says (what its --mode reconstruct evaluates); the name records which, for the latent cache."""
     fs_config = first_stage.config
-    use_ema = fs_config.eval.get('use_ema', True)
+    use_ema = saved_use_ema(fs_config)
     fs_init = autoencoder_initialiser(fs_config, first_stage.image_shape)
     step, params, _ = trainer.trained_params(fs_config, first_stage.workdir, fs_init, use_ema, 'generator')
     return f'step {step}, {"EMA" if use_ema else "raw"} parameters', params
@@ -89,7 +94,7 @@ def trained_networks(exp: Experiment, workdir: str) -> tuple[int, dict]:
     if exp.guide is not None:
         guide = exp.guide
         params['classifier'] = trainer.trained_params(guide.config, guide.workdir, initialiser(make_experiment(
-            guide.config)), guide.config.eval.get('use_ema', True))[1]
+            guide.config)), saved_use_ema(guide.config))[1]
     return step, params
 
 

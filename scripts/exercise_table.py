@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 
+from sde_jax.likelihood_eval import mean_and_error
+
 
 def _step_of(path: str) -> int:
     return int(path.split('step_')[-1].split(os.sep)[0])
@@ -59,10 +61,9 @@ def likelihood_record(run_dir: str) -> dict | None:
     if not batches:
         return None
     count = sum(b['count'] for b in batches)
-    mean = sum(b['bpd_sum'] for b in batches) / count
-    var = max(sum(b['bpd_sq_sum'] for b in batches) / count - mean**2, 0.0)
+    mean, standard_error = mean_and_error(dict(enumerate(batches)), 'bpd', count)
     seconds = sum(b['seconds'] for b in batches)
-    return {'step': _step_of(folder), 'bpd': mean, 'bpd_standard_error': float(np.sqrt(var / count)),
+    return {'step': _step_of(folder), 'bpd': mean, 'bpd_standard_error': standard_error,
             'num_examples': count, 'rtol': batches[0]['rtol'], 'atol': batches[0]['atol'],
             'mean_nfe_per_batch': float(np.mean([b['nfe'] for b in batches])), 'seconds': seconds,
             'seconds_per_example': seconds / count, 'partial': True}

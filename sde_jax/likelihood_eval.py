@@ -140,7 +140,7 @@ def summarise(done: dict[int, dict], exp: Experiment, num_examples: int, levels:
     count = sum(r['count'] for r in done.values())
     if count != num_examples:
         raise RuntimeError(f'{count} of {num_examples} examples were evaluated')
-    mean, standard_error = _mean_and_error(done, 'bpd', count)
+    mean, standard_error = mean_and_error(done, 'bpd', count)
     offset = float(np.log2(levels) - np.log2(exp.model_scale()))
     seconds = float(sum(r['seconds'] for r in done.values()))
     lk = exp.config.likelihood
@@ -152,14 +152,14 @@ def summarise(done: dict[int, dict], exp: Experiment, num_examples: int, levels:
             'mean_nfe_per_batch': float(np.mean([r['nfe'] for r in done.values()])),
             'seconds': seconds, 'seconds_per_example': seconds / count}
     if lk.bound_times:
-        bound, bound_error = _mean_and_error(done, 'bound_bpd', count)
+        bound, bound_error = mean_and_error(done, 'bound_bpd', count)
         bound_seconds = float(sum(r['bound_seconds'] for r in done.values()))
         summary.update(bound_bpd=bound, bound_bpd_standard_error=bound_error, bound_times=lk.bound_times,
                        bound_seconds_per_example=bound_seconds / count)
     return summary
 
 
-def _mean_and_error(done: dict[int, dict], name: str, count: int) -> tuple[float, float]:
+def mean_and_error(done: dict[int, dict], name: str, count: int) -> tuple[float, float]:
     """Mean over the examples of the batches' `<name>_sum` and `<name>_sq_sum`, and its standard error."""
     mean = sum(r[f'{name}_sum'] for r in done.values()) / count
     var = max(sum(r[f'{name}_sq_sum'] for r in done.values()) / count - mean**2, 0.0)
