@@ -16,7 +16,9 @@ today), so each row has two ratios, PyTorch eager / ours and PyTorch compiled / 
   and DPM-Solver++ (2M) 20 steps of the same network (ours only: the few-step row to read against EM).
 - Bits/dim through the probability-flow ODE (rtol = atol = 1e-5, batch 128) against the original's host-side
   scipy RK45 (benchmarks/sde_likelihood.py; float32 only).
-`--tiny` shrinks every size so the whole suite runs on a CPU in a few minutes (the CI check of the script).
+`--tiny` shrinks every size so the whole suite runs on a CPU in a few minutes (the CI check of the script): every
+row in float32 and only the first row also in bfloat16 (the dtype path is the same code for every row; the bf16
+networks themselves are tests/runtime/test_mixed_precision.py's).
 torch.compile needs a working Inductor (a C++ compiler on a CPU, Triton on a GPU): where it fails, the row keeps
 its eager figures and says why in `compiled_note` and under the table; `--no-compile` skips it. On a CPU Inductor
 takes minutes per network, so the CI check (`--tiny` in scripts/device_check.sh) passes `--compile-backend
@@ -374,8 +376,8 @@ def main(argv: list[str] | None = None) -> None:
              'date': time.strftime('%Y-%m-%d'),
              'command': 'python -m benchmarks.device_suite ' + ' '.join(argv if argv is not None else [])}
     rows = []
-    for case in cases:
-        for dtype in DTYPES:
+    for index, case in enumerate(cases):
+        for dtype in DTYPES if index == 0 or not args.tiny else DTYPES[:1]:
             start = time.perf_counter()
             row = CASES[case](dtype, args.tiny, args.repeats)
             row['dtype'], row['case_wall_s'] = dtype, time.perf_counter() - start

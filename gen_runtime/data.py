@@ -121,7 +121,7 @@ def load_dataset(config: ml_collections.ConfigDict, split: str) -> Dataset:
         dataset = _npz(resolve_data_path(config, data.path), split, data.image_size)
     elif data.source == 'image_folder':
         dataset = _image_folder(resolve_data_path(config, data.path), split, data.image_size,
-                                data.num_channels)
+                                data.num_channels, data.max_examples)
     elif data.source == 'tfds':
         if not data.name:
             raise ConfigError("data.source='tfds' needs data.name, e.g. 'mnist'")
@@ -178,14 +178,16 @@ def _npz(path: str, split: str, image_size: int) -> ArrayDataset:
     return ArrayDataset(out)
 
 
-def _image_folder(path: str, split: str, image_size: int, channels: int) -> ArrayDataset:
+def _image_folder(path: str, split: str, image_size: int, channels: int, max_examples: int = 0) -> ArrayDataset:
     """Images under `path/<split>/<class>/`, `path/<class>/` or flat in `path` (a folder or tar).
 
     Classes are the sorted sub-folder names; a flat folder has the single label 0. Without a
-    `<split>` sub-folder every split reads the whole folder.
+    `<split>` sub-folder every split reads the whole folder. With `max_examples` > 0 only the first
+    that many (in name order, as `first_examples` keeps them) are decoded.
     """
     if tarfile.is_tarfile(path) if os.path.isfile(path) else False:
-        files = _tar_images(path)
+        stat = os.stat(path)
+        files = _tar_images(path, stat.st_mtime_ns, stat.st_size)
     elif os.path.isdir(path):
         files = {os.path.relpath(os.path.join(d, n), path): functools.partial(_read, os.path.join(d, n))
                  for d, _, names in os.walk(path) for n in names if n.lower().endswith(IMAGE_SUFFIXES)}
@@ -198,12 +200,17 @@ def _image_folder(path: str, split: str, image_size: int, channels: int) -> Arra
     names = sorted(files)
     classes = sorted({n.split('/')[0] for n in names if '/' in n})
     label_of = {c: i for i, c in enumerate(classes)}
+    names = names[:max_examples] if max_examples > 0 else names
     images = np.stack([_decode(files[n](), image_size, channels, os.path.join(path, n)) for n in names])
     labels = np.asarray([label_of.get(n.split('/')[0], 0) if '/' in n else 0 for n in names], np.int32)
     return ArrayDataset({'image': images, 'label': labels})
 
 
-def _tar_images(path: str) -> dict[str, Callable[[], bytes]]:
+@functools.lru_cache(maxsize=1)
+def _tar_images(path: str, mtime_ns: int, size: int) -> dict[str, Callable[[], bytes]]:
+    """The image files of a tar (name -> its bytes), read once per process while the file is unchanged
+    (`mtime_ns` and `size` are the cache key: a notebook or test reads both splits and several modes)."""
+    del mtime_ns, size
     with tarfile.open(path) as tar:
         blobs = {m.name.lstrip('./'): tar.extractfile(m).read() for m in tar.getmembers()
                  if m.isfile() and m.name.lower().endswith(IMAGE_SUFFIXES)}

@@ -21,6 +21,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from gen_runtime.data import Batch, TrainBatches
@@ -62,10 +63,37 @@ def adaptive_weight(rec_grad: jax.Array, gan_grad: jax.Array, disc_weight: float
     return jax.lax.stop_gradient(jnp.clip(weight, 0.0, 1e4) * disc_weight)
 
 
-def check_autoencoder_training(ae: ml_collections.ConfigDict) -> None:
+def check_autoencoder_training(config: ml_collections.ConfigDict) -> None:
     """Raises a ConfigError for an `autoencoder` training setting `autoencoder_task` cannot honour."""
+    ae = config.autoencoder
     if ae.perceptual_weight > 0 and perceptual_loss_from_config(ae.perceptual_loss) is None:
         raise ConfigError('autoencoder.perceptual_weight > 0 needs autoencoder.perceptual_loss (module:function)')
+    factor = 2 ** (len(ae.ch_mult) - 1)
+    if ae.train_crop and (ae.train_crop > config.data.image_size or ae.train_crop % factor):
+        raise ConfigError(f'autoencoder.train_crop={ae.train_crop} must be at most data.image_size='
+                          f'{config.data.image_size} and a multiple of the downsampling factor {factor} '
+                          '(0 trains on whole images)')
+
+
+def training_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
+    """(H, W, C) of the autoencoder's training images: autoencoder.train_crop's windows or whole images."""
+    crop = config.autoencoder.train_crop or config.data.image_size
+    return crop, crop, config.data.num_channels
+
+
+def random_crops(size: int, preprocess: Callable[[Batch, np.random.Generator], Batch]
+                 ) -> Callable[[Batch, np.random.Generator], Batch]:
+    """`preprocess` followed by one random size x size window of each image (offsets uniform over the image)."""
+    def crop(batch: Batch, rng: np.random.Generator) -> Batch:
+        batch = preprocess(batch, rng)
+        images = batch['image']
+        n, height, width = images.shape[:3]
+        top = rng.integers(0, height - size + 1, n)
+        left = rng.integers(0, width - size + 1, n)
+        windows = np.stack([im[t:t + size, lo:lo + size] for im, t, lo in zip(images, top, left, strict=True)])
+        return {**batch, 'image': windows}
+
+    return crop
 
 
 def autoencoder_initialiser(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> Initialiser:
@@ -94,7 +122,7 @@ def autoencoder_task(config: ml_collections.ConfigDict, batches: TrainBatches,
                      image_shape: tuple[int, int, int]) -> TrainTask:
     """The TrainTask of `config.autoencoder`."""
     ae = config.autoencoder
-    check_autoencoder_training(ae)
+    check_autoencoder_training(config)
     perceptual = perceptual_loss_from_config(ae.perceptual_loss)
     vq = autoencoder_from_config(config)
     disc = discriminator_from_config(config)

@@ -49,7 +49,7 @@ def check_autoencoder(config: ml_collections.ConfigDict) -> None:
 
 
 def check_train_autoencoder(config: ml_collections.ConfigDict) -> None:
-    check_autoencoder_training(config.autoencoder)
+    check_autoencoder_training(config)
     check_train_settings(config)
     check_autoencoder(config)
 

@@ -34,7 +34,7 @@ from gen_runtime.outputs import LIKELIHOOD_FILE, SAMPLING_FILE, results_dir, wri
 from gen_runtime.pytree import PyTree
 from gen_runtime.rng import stream
 from ldm_jax import checks
-from ldm_jax.autoencoder_task import autoencoder_initialiser, autoencoder_task
+from ldm_jax.autoencoder_task import autoencoder_initialiser, autoencoder_task, random_crops, training_shape
 from ldm_jax.data import (
     cached_latents,
     image_shape,
@@ -122,8 +122,11 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 def train_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
     dataset = load_dataset(config, config.data.train_split)
-    batches = TrainBatches(dataset, config.training.batch_size, config.seed, unit_preprocessor(config, dataset))
-    trainer.train(config, workdir, autoencoder_task(config, batches, image_shape(config)))
+    preprocess = unit_preprocessor(config, dataset)
+    if config.autoencoder.train_crop:
+        preprocess = random_crops(config.autoencoder.train_crop, preprocess)
+    batches = TrainBatches(dataset, config.training.batch_size, config.seed, preprocess)
+    trainer.train(config, workdir, autoencoder_task(config, batches, training_shape(config)))
 
 
 def reconstruct(config: ml_collections.ConfigDict, workdir: str) -> None:

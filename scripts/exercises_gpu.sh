@@ -55,8 +55,8 @@ else
 fi
 COMMON=(--config.runtime.progress_bar=False)
 if [[ "${TINY:-0}" == 1 ]]; then
-  COMMON+=(--config.training.num_steps=4 --config.training.batch_size=8 --config.training.log_every=2
-           --config.training.checkpoint_every=4 --config.sampling.num_steps=4 --config.sampling.num_samples=8
+  COMMON+=(--config.data.max_examples=64 --config.training.num_steps=4 --config.training.batch_size=8
+           --config.training.log_every=2 --config.training.checkpoint_every=4 --config.sampling.num_steps=4 --config.sampling.num_samples=8
            --config.sampling.batch_size=8)
   LIKELIHOOD+=(--config.likelihood.max_examples=4 --config.likelihood.batch_size=4 --config.likelihood.rtol=1e-2
                --config.likelihood.atol=1e-2)

@@ -141,6 +141,11 @@ def get_config() -> ml_collections.ConfigDict:
     ae.ema_decay = 0.99
     # Initialise the codebook by k-means on the first batch's latents.
     ae.kmeans_init = False
+    # Train on random train_crop x train_crop windows of the images (0: whole images), a multiple of the
+    # downsampling factor 2^(len(ch_mult) - 1). The networks are convolutional but for the middle attention,
+    # so reconstructions, the latents and the diffusion model use whole images; at 256x256 the middle
+    # attention over 64x64 positions is most of a training step's time on a CPU.
+    ae.train_crop = 0
     # Weight of the quantiser loss in the generator objective.
     ae.codebook_weight = 1.0
     # Reconstruction distance: 'l1' or 'l2'.
@@ -272,6 +277,7 @@ DOMAINS = {
     'autoencoder.codebook': OneOf('loss', 'ema'),
     'autoencoder.ema_decay': UNIT_OPEN,
     'autoencoder.kmeans_init': BOOL,
+    'autoencoder.train_crop': COUNT,
     'autoencoder.codebook_weight': NON_NEGATIVE,
     'autoencoder.pixel_loss': OneOf('l1', 'l2'),
     'autoencoder.perceptual_loss': Text(nonempty=True),  # 'none' or an importable 'module:function'

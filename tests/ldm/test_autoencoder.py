@@ -186,3 +186,24 @@ def test_ema_codebook_and_kmeans_init(two_steps):
 def test_unknown_perceptual_loss_is_a_config_error():
     with pytest.raises(ConfigError, match='LPIPS'):
         autoencoder_task(_config(perceptual_loss='lpips'), UNUSED_DATA, (16, 16, 3))
+
+
+def test_train_crop_windows_are_random_parts_of_each_image_and_bad_sizes_are_refused():
+    from ldm_jax.autoencoder_task import check_autoencoder_training, random_crops, training_shape
+
+    images = np.arange(6 * 16 * 16 * 3, dtype=np.float32).reshape(6, 16, 16, 3)
+    crop = random_crops(8, lambda batch, rng: batch)
+    windows = crop({'image': images, 'label': np.arange(6)}, np.random.default_rng(0))
+    assert windows['image'].shape == (6, 8, 8, 3) and list(windows['label']) == list(range(6))
+    offsets = set()
+    for image, window in zip(images, windows['image'], strict=True):
+        top, left = divmod(int(window[0, 0, 0] - image[0, 0, 0]) // 3, 16)
+        np.testing.assert_array_equal(window, image[top:top + 8, left:left + 8])
+        offsets.add((top, left))
+    assert len(offsets) > 1  # each image its own window
+    config = _config(train_crop=8)
+    assert training_shape(config) == (8, 8, 3) and training_shape(_config()) == (16, 16, 3)
+    check_autoencoder_training(config)
+    for bad in (32, 7):  # larger than the images; not a multiple of the downsampling factor 2 (ch_mult (1, 2))
+        with pytest.raises(ConfigError, match='train_crop'):
+            check_autoencoder_training(_config(train_crop=bad))

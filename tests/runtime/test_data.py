@@ -76,6 +76,18 @@ def test_image_folder_with_split_and_class_folders_and_as_a_tar(tmp_path):
                                             image_size=8, num_channels=3), 'test')
     np.testing.assert_array_equal(from_tar.gather(np.arange(6))['image'], batch['image'])
 
+    # data.max_examples decodes only the first images (name order), labels still counted over every class;
+    # a tar rewritten in place is read again, not taken from the process's cache.
+    config.data.max_examples = 4
+    first = data.load_dataset(config, 'train')
+    assert len(first) == 4
+    np.testing.assert_array_equal(first.gather(np.arange(4))['label'], [0, 0, 0, 1])
+    (tmp_path / 'imgs' / 'test' / 'dog' / '0.png').unlink()
+    with tarfile.open(tmp_path / 'imgs.tgz', 'w:gz') as tar:
+        tar.add(tmp_path / 'imgs', arcname='.')
+    assert len(data.load_dataset(config_for(source='image_folder', path=str(tmp_path / 'imgs.tgz'),
+                                            image_size=8, num_channels=3), 'test')) == 5
+
 
 def test_missing_and_malformed_data_get_clear_errors(tmp_path, monkeypatch):
     with pytest.raises(DataError, match='npz file .*missing.npz does not exist'):
