@@ -4,10 +4,10 @@ Variants (`--config configs/ldm/celebahq256_exercise.py:<variant>`):
 - vq: the vq-f4 autoencoder of vq_f4.py reduced to ch 32, mult 1,2,4, one residual block per level and 1024
   codes (f = 4: 256x256x3 images to 64x64x3 latents), trained on random 128x128 windows of the 56 shared
   CelebA-HQ faces resized to 256 (`--mode preprocess`; the middle attention over all 64x64 latent positions of a
-  whole image makes a step 5x slower on a CPU), Adam 2e-4 at batch 4 for 1200 steps, the patch discriminator from
-  step 800 at weight 0.1.
+  whole image makes a step 5x slower on a CPU), Adam 2e-4 at batch 4 for 800 steps, the patch discriminator from
+  step 500 at weight 0.1.
 - ldm: celebahq_ldm_small.py's 5,072,643-parameter UNet on that first stage's latents (scale factor 1 / std),
-  Adam 2e-4 at batch 8 for 1500 steps, EMA 0.999, 100 DDIM steps.
+  Adam 2e-4 at batch 8 for 1000 steps, EMA 0.999, 100 DDIM steps.
 scripts/ldm_celebahq256.sh runs both and the evaluations; docs/tutorials/ldm_celebahq256.ipynb shows them.
 """
 
@@ -35,15 +35,15 @@ def get_config(variant: str = 'vq') -> ml_collections.ConfigDict:
         config.autoencoder.kmeans_init = True
         config.autoencoder.train_crop = 128
         config.training.batch_size = 4
-        config.training.num_steps = 1200
-        config.autoencoder.disc_start = 800
+        config.training.num_steps = 800
+        config.autoencoder.disc_start = 500
         config.autoencoder.disc_weight = 0.1
         return config
     config.latent.first_stage_workdir = 'runs/celebahq256/vq'
     config.latent.scale_factor = 0.0
     config.latent.encode_batch_size = 8
     config.training.batch_size = 8
-    config.training.num_steps = 1500
+    config.training.num_steps = 1000
     config.optim.ema_rate = 0.999
     config.sampling.num_steps = 100
     config.sampling.num_samples = 16
