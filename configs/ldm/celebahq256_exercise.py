@@ -7,7 +7,7 @@ Variants (`--config configs/ldm/celebahq256_exercise.py:<variant>`):
   whole image makes a step 5x slower on a CPU), Adam 2e-4 at batch 4 for 800 steps, the patch discriminator from
   step 500 at weight 0.1.
 - ldm: celebahq_ldm_small.py's 5,072,643-parameter UNet on that first stage's latents (scale factor 1 / std),
-  Adam 2e-4 at batch 8 for 1000 steps, EMA 0.999, 100 DDIM steps.
+  Adam 2e-4 at batch 8 for 600 steps, EMA 0.999, 100 DDIM steps.
 scripts/ldm_celebahq256.sh runs both and the evaluations; docs/tutorials/ldm_celebahq256.ipynb shows them.
 """
 
@@ -43,7 +43,7 @@ def get_config(variant: str = 'vq') -> ml_collections.ConfigDict:
     config.latent.scale_factor = 0.0
     config.latent.encode_batch_size = 8
     config.training.batch_size = 8
-    config.training.num_steps = 1000
+    config.training.num_steps = 600
     config.optim.ema_rate = 0.999
     config.sampling.num_steps = 100
     config.sampling.num_samples = 16

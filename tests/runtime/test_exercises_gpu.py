@@ -29,6 +29,7 @@ def test_a_part_trains_evaluates_and_writes_its_table(part, data_root, tmp_path)
     assert 'TRAINING DONE' in proc.stdout and 'LIKELIHOOD DONE' in proc.stdout
     summary = json.loads((out / part / 'summary.json').read_text())
     assert summary['training']['step'] == 4 and summary['training']['finished']['step'] == 4
+    assert summary['training']['complete']
     likelihood = summary['likelihood']
     assert likelihood['num_examples'] == 4 and not likelihood['partial'] and 0 < likelihood['bpd'] < 30
     assert (out / part / 'samples.png').stat().st_size > 0
@@ -38,5 +39,28 @@ def test_a_part_trains_evaluates_and_writes_its_table(part, data_root, tmp_path)
 
 def test_an_unknown_part_is_refused_in_one_line(data_root, tmp_path):
     proc = _run('ldm256', tmp_path / 'out', data_root, tmp_path)
-    assert proc.returncode == 2 and proc.stderr.strip() == "error: the part is mnist or cifar10, not 'ldm256'"
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: the part is mnist, cifar10 or ldm, not 'ldm256'"
     assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_the_ldm_part_runs_both_stages_and_writes_their_table(data_root, tmp_path):
+    out = tmp_path / 'out'
+    proc = _run('ldm', out, data_root, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for stage in ('notebook', 'exercise'):
+        assert f'LDM {stage}: FIRST STAGE DONE' in proc.stdout and f'LDM {stage}: UNET DONE' in proc.stdout
+        assert (out / 'ldm' / f'{stage}_samples.png').stat().st_size > 0
+    stages = json.loads((out / 'ldm' / 'summary.json').read_text())['stages']
+    notebook, exercise = stages['notebook'], stages['exercise']
+    for record in (notebook['first_stage'], notebook['unet'], exercise['first_stage'], exercise['unet']):
+        assert record['step'] == record['num_steps'] == 2 and record['complete']
+    assert notebook['reconstruction']['psnr'] > 0 and exercise['memorization']['training_images'] == 56
+    # the exercise stage is the unreduced first stage on whole images; the notebook's trains on windows
+    runs = tmp_path / 'runs' / 'ldm'
+    saved = {s: json.loads((runs / s / 'vq' / 'config.json').read_text()) for s in stages}
+    assert saved['notebook']['autoencoder']['train_crop'] == 16 and saved['exercise']['autoencoder']['train_crop'] == 0
+    assert saved['exercise']['autoencoder']['num_res_blocks'] == 2
+    table = (out / 'ldm' / 'ldm.md').read_text()
+    assert f"{notebook['reconstruction']['psnr']:.2f}" in table and 'exercises_gpu.sh ldm' in table
