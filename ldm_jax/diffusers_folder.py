@@ -112,8 +112,9 @@ def unet_settings(cfg: dict) -> dict[str, Any]:
         _refuse('attn_norm_num_groups', None, "with resnet_time_scale_shift='scale_shift' diffusers' mid-block "
                 'attention then has no GroupNorm, ours always has one (openaimodel); only a group count is implemented')
     head_dim = cfg.get('attention_head_dim', 8)
-    if cfg.get('in_channels', 3) != cfg.get('out_channels', 3):
-        _refuse('out_channels', cfg.get('out_channels'), f'differs from in_channels={cfg.get("in_channels")}')
+    if cfg.get('out_channels', 3) not in (cfg.get('in_channels', 3), 2 * cfg.get('in_channels', 3)):
+        _refuse('out_channels', cfg.get('out_channels'), f'is neither in_channels={cfg.get("in_channels", 3)} nor '
+                'twice that (a learned variance)')
     return {'model_channels': model_channels, 'channel_mult': channel_mult,
             'num_res_blocks': int(cfg.get('layers_per_block', 2)),
             'attention_resolutions': tuple(2**i for i, a in enumerate(attention) if a),
@@ -183,8 +184,8 @@ def scheduler_settings(cfg: dict) -> dict[str, dict[str, Any]]:
                 'clip_denoised': bool(cfg.get('clip_sample', True))}
     if kind == 'DDPMScheduler':
         variance = cfg.get('variance_type', 'fixed_small')
-        if variance not in ('fixed_small', 'fixed_large'):
-            _refuse('variance_type', variance, "only 'fixed_small' and 'fixed_large' are implemented")
+        if variance not in ('fixed_small', 'fixed_large', 'learned_range'):
+            _refuse('variance_type', variance, "only 'fixed_small', 'fixed_large' and 'learned_range' are implemented")
         diffusion['variance'] = variance
         return {'diffusion': diffusion, 'sampling': sampling}
     if cfg.get('timestep_spacing', 'leading') != 'leading':

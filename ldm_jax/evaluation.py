@@ -10,7 +10,7 @@ from gen_runtime.data import Batch, Dataset, device_eval_batches
 from gen_runtime.errors import DataError
 from gen_runtime.pytree import PyTree
 from ldm_jax.data import to_model_range, unit_preprocessor
-from ldm_jax.diffusion import split_prediction, vlb_bpd
+from ldm_jax.diffusion import predict, vlb_bpd
 from ldm_jax.nn.autoencoder import VQModel
 from ldm_jax.nn.quantizer import usage_from_counts
 from ldm_jax.nn.unet import UNet
@@ -41,12 +41,13 @@ def likelihood(config: ml_collections.ConfigDict, unet: UNet, params: PyTree, da
         x0 = to_model_range(batch['image'])
         labels = batch['label'] if conditional else None
 
-        def x0_fn(x_t: jax.Array, t: jax.Array) -> jax.Array:
+        def model_fn(x_t: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
             out = unet.apply({'params': params}, x_t, t, labels)
-            x0 = split_prediction(config.diffusion.parameterization, schedule, x_t, t, out)[0]
-            return jnp.clip(x0, -1.0, 1.0) if config.sampling.clip_denoised else x0
+            x0, _, log_var = predict(config.diffusion.parameterization, config.diffusion.variance, schedule, x_t, t,
+                                     out)
+            return (jnp.clip(x0, -1.0, 1.0) if config.sampling.clip_denoised else x0), log_var
 
-        return vlb_bpd(x0_fn, schedule, config.diffusion.variance, x0, rng, dataset.levels)
+        return vlb_bpd(model_fn, schedule, x0, rng, dataset.levels)
 
     fn = jax.jit(bound, in_shardings=(parallel.replicated(mesh), parallel.batch_sharded(mesh), None),
                  out_shardings=parallel.batch_sharded(mesh))

@@ -4,7 +4,8 @@ it reads from other runs, and the training task.
 
 Diffusion (DDPM Algorithm 1 with L_simple, eq. 14): t ~ U{0..T-1}, eps ~ N(0, I),
 x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, loss = mean ||target - net(x_t, t[, y])||^2 with target eps,
-x_0 or v. With classifier-free guidance the label is replaced by the null label with probability p.
+x_0 or v; with a learned variance (improved DDPM's hybrid loss, eq. 16) plus lambda T L_{t-1}, one uniform draw
+of T L_vlb's terms. With classifier-free guidance the label is replaced by the null label with probability p.
 Classifier (Dhariwal & Nichol 2021, sec. 4): cross-entropy of p_phi(y | x_t, t) on the same noisy inputs.
 x_0 is the image mapped to [-1, 1], or the first-stage latent times the scale factor (kept in the state's
 `extra`, so that sampling uses the factor the model was trained with).
@@ -22,7 +23,7 @@ from gen_runtime.data import Batch, TrainBatches
 from gen_runtime.train_state import TrainState
 from gen_runtime.trainer import Initialiser, TrainTask
 from ldm_jax.data import image_shape, to_model_range
-from ldm_jax.diffusion import loss_simple, q_sample, training_target
+from ldm_jax.diffusion import hybrid_vlb_term, loss_simple, output_channels, q_sample, split_variance, training_target
 from ldm_jax.guidance import drop_labels
 from ldm_jax.models import classifier_from_config, unet_from_config
 from ldm_jax.pretrained import FirstStage, GuidanceClassifier, first_stage_of, guidance_classifier_of
@@ -57,7 +58,8 @@ def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
     else:
         space = DataSpace(first_stage.latent_shape(), latent=True)
     if config.task == 'diffusion':
-        network, guide = unet_from_config(config, space.shape[-1]), guidance_classifier_of(config)
+        network = unet_from_config(config, output_channels(config.diffusion.variance, space.shape[-1]))
+        guide = guidance_classifier_of(config)
     else:
         network, guide = classifier_from_config(config), None
     return Experiment(config, space, schedule_from_config(config.diffusion), network, first_stage, guide)
@@ -111,12 +113,17 @@ def _diffusion_update(exp: Experiment):  # noqa: ANN202 - the TrainTask's update
         labels = drop_labels(batch['label'], null_label, diffusion.label_dropout, label_rng) if conditional else None
         target = training_target(diffusion.parameterization, schedule, x0, t, noise)
 
-        def loss_fn(params: dict) -> jax.Array:
+        def loss_fn(params: dict) -> tuple[jax.Array, dict[str, jax.Array]]:
             out = unet.apply({'params': params}, x_t, t, labels, train=True, rngs={'dropout': dropout_rng})
-            return jnp.mean(loss_simple(out, target, diffusion.loss))
+            simple = jnp.mean(loss_simple(split_variance(diffusion.variance, out)[0], target, diffusion.loss))
+            if diffusion.variance != 'learned_range':
+                return simple, {}
+            vlb = jnp.mean(hybrid_vlb_term(schedule, diffusion.parameterization, x0, x_t, t, out))
+            return simple + diffusion.vlb_weight * diffusion.num_timesteps * vlb, {'loss_simple': simple,
+                                                                                    'loss_vlb_term': vlb}
 
-        loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        return state.apply_gradients(grads), {'loss': loss, 'grad_norm': optax.global_norm(grads)}
+        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        return state.apply_gradients(grads), {'loss': loss, **parts, 'grad_norm': optax.global_norm(grads)}
 
     return update
 

@@ -18,16 +18,17 @@ from gen_runtime.errors import ConfigError, config_terms
 from gen_runtime.pytree import PyTree
 from gen_runtime.rng import stream
 from ldm_jax.data import to_unit_range
-from ldm_jax.diffusion import eps_to_x0, split_prediction
+from ldm_jax.diffusion import eps_to_x0, split_prediction, split_variance
 from ldm_jax.experiment import Experiment
 from ldm_jax.guidance import classifier_free_output, classifier_guided_eps, classifier_log_prob_grad
 from ldm_jax.samplers import ddim_sample, ddim_timesteps, ddpm_sample
-from ldm_jax.schedule import Schedule
+from ldm_jax.schedule import Schedule, strided_timesteps
 
-# ldm's own DDIM (CompVis's, x_0 clipping and all) and DDPM, and two of the shared few-step solvers.
+# ldm's own DDIM (CompVis's, x_0 clipping and all), DDPM (all steps, or improved DDPM's strided chain), and two
+# of the shared few-step solvers.
 SHARED_SOLVERS = ('dpm_solver_pp', 'heun')
 FEW_STEP_SPACINGS = ('uniform', 'logsnr', 'karras')
-METHODS = ('ddim', 'ddpm', *SHARED_SOLVERS)
+METHODS = ('ddim', 'ddpm', 'ddpm_strided', *SHARED_SOLVERS)
 
 
 def few_step_timesteps(spacing: str, num_steps: int, alphas_cumprod: np.ndarray, rho: float = 7.0) -> np.ndarray:
@@ -67,6 +68,13 @@ def check_sampling(exp: Experiment) -> None:
     if sampling.method == 'ddim':
         with config_terms('sampling', sampling):
             ddim_timesteps(sampling.spacing, sampling.num_steps, config.diffusion.num_timesteps)
+    if sampling.method == 'ddpm_strided':
+        if sampling.spacing != 'uniform':
+            raise ConfigError(f"sampling.spacing={sampling.spacing!r}: sampling.method='ddpm_strided' spaces its "
+                              "steps evenly (improved DDPM's strided sampling); set sampling.spacing='uniform'")
+        if not 2 <= sampling.num_steps <= config.diffusion.num_timesteps:
+            raise ConfigError(f'sampling.num_steps={sampling.num_steps} must be in 2..diffusion.num_timesteps for '
+                              "sampling.method='ddpm_strided'")
 
 
 def _check_few_step(exp: Experiment) -> None:
@@ -178,11 +186,14 @@ def _sample_fn(exp: Experiment, sharding: jax.sharding.Sharding):  # noqa: ANN20
         def model(x: jax.Array, t: jax.Array, y: jax.Array | None) -> jax.Array:
             return unet.apply({'params': params['unet']}, x, t, y)
 
-        def denoise(x: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+        def denoise(x: jax.Array, t: jax.Array) -> tuple[jax.Array, ...]:
             if sampling.guidance_scale != 1.0:
-                out = classifier_free_output(model, x, t, labels, config.model.num_classes, sampling.guidance_scale)
+                learned = x.shape[-1] if diffusion.variance == 'learned_range' else None
+                out = classifier_free_output(model, x, t, labels, config.model.num_classes, sampling.guidance_scale,
+                                             learned)
             else:
                 out = model(x, t, labels if conditional else None)
+            out, v = split_variance(diffusion.variance, out)
             x0, eps = split_prediction(diffusion.parameterization, schedule, x, t, out)
             if classifier is not None:
                 grad = classifier_log_prob_grad(lambda x, t: classifier.logits(params['classifier'], x, t), x, t,
@@ -190,10 +201,12 @@ def _sample_fn(exp: Experiment, sharding: jax.sharding.Sharding):  # noqa: ANN20
                 scale = sampling.classifier_scale * (t < classifier.max_timestep).astype(x.dtype)[:, None, None, None]
                 eps = classifier_guided_eps(schedule, eps, t, grad, scale)
                 x0 = eps_to_x0(schedule, x, t, eps)
-            return x0, eps
+            return (x0, eps) if v is None else (x0, eps, v)
 
-        if sampling.method == 'ddpm':
-            x = ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding)
+        if sampling.method in ('ddpm', 'ddpm_strided'):
+            strided = strided_timesteps(sampling.num_steps, diffusion.num_timesteps) \
+                if sampling.method == 'ddpm_strided' else None
+            x = ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding, timesteps=strided)
         elif sampling.method in SHARED_SOLVERS:
             timesteps = few_step_timesteps(sampling.spacing, sampling.num_steps, schedule.alphas_cumprod, sampling.rho)
             x = few_step_from_noise(sampling.method, denoise, schedule, x_T, timesteps, clip, sampling.order)

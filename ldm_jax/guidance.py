@@ -27,12 +27,17 @@ def drop_labels(labels: jax.Array, null_label: int, p: float, rng: jax.Array) ->
 
 
 def classifier_free_output(model: ModelFn, x: jax.Array, t: jax.Array, labels: jax.Array, null_label: int,
-                           scale: float) -> jax.Array:
-    """out_u + scale (out_c - out_u), both halves from a single call on the concatenated batch."""
+                           scale: float, mixed_channels: int | None = None) -> jax.Array:
+    """out_u + scale (out_c - out_u), both halves from a single call on the concatenated batch. With
+    `mixed_channels` only the first that many output channels are mixed and the rest (a learned variance's v)
+    are the conditional output's, as GLIDE does."""
     out = model(jnp.concatenate([x, x]), jnp.concatenate([t, t]),
                 jnp.concatenate([labels, jnp.full_like(labels, null_label)]))
     out_c, out_u = jnp.split(out, 2)
-    return out_u + scale * (out_c - out_u)
+    mixed = out_u + scale * (out_c - out_u)
+    if mixed_channels is None:
+        return mixed
+    return jnp.concatenate([mixed[..., :mixed_channels], out_c[..., mixed_channels:]], axis=-1)
 
 
 def classifier_log_prob_grad(logits_fn: Callable[[jax.Array, jax.Array], jax.Array], x: jax.Array, t: jax.Array,

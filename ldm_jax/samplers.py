@@ -1,11 +1,14 @@
 """Ancestral DDPM and DDIM sampling as one `lax.scan` each.
 
-A denoiser maps (x_t, t) to the pair (x_0, eps) predicted by the network (after guidance). Step
+A denoiser maps (x_t, t) to the pair (x_0, eps) predicted by the network (after guidance), and for a
+learned variance (improved DDPM) also its variance output v: (x_0, eps, v); DDIM reads only the pair. Step
 noise for scan step i is N(0, I) drawn from fold_in(rng, i), so a run is reproducible whatever the
 device count (jax's threefry is partitionable: a sharded draw equals the unsharded one).
 
 - DDPM (Ho et al. 2020, Algorithm 2): x_{t-1} = mu~(x_0, x_t) + sigma_t z, with sigma_t^2 = beta~_t
-  ('fixed_small') or beta_t ('fixed_large') and no noise at the last step.
+  ('fixed_small'), beta_t ('fixed_large') or learned in their range ('learned_range', Nichol & Dhariwal 2021,
+  eq. 15) and no noise at the last step; over all T steps, or strided over a subsequence of them with the
+  respaced schedule (Nichol & Dhariwal 2021, sec. 4).
 - DDIM (Song et al. 2021, eq. 12): x_prev = sqrt(abar_prev) x_0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z
   with sigma = eta sqrt((1 - abar_prev)/(1 - abar_t)) sqrt(1 - abar_t/abar_prev), on a subsequence of
   timesteps spaced 'uniform' (exactly the steps asked for), 'uniform_ldm' or 'quad' (latent diffusion's
@@ -19,9 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ldm_jax.diffusion import model_log_variance, q_posterior
-from ldm_jax.schedule import Schedule, extract
+from ldm_jax.schedule import Schedule, extract, respace
 
-Denoiser = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+Denoiser = Callable[[jax.Array, jax.Array], tuple[jax.Array, ...]]
 SPACINGS = ('uniform', 'uniform_ldm', 'quad')
 
 
@@ -54,12 +57,13 @@ def ddim_timesteps(spacing: str, num_steps: int, num_timesteps: int) -> np.ndarr
 
 
 def ddpm_step(s: Schedule, x_t: jax.Array, t: jax.Array, x0: jax.Array, noise: jax.Array,
-              variance: str = 'fixed_small', clip_denoised: bool = True) -> jax.Array:
-    """x_{t-1} ~ p(x_{t-1} | x_t) given the predicted x_0; t is a batch of equal indices."""
+              variance: str = 'fixed_small', clip_denoised: bool = True, v: jax.Array | None = None) -> jax.Array:
+    """x_{t-1} ~ p(x_{t-1} | x_t) given the predicted x_0 (and a learned variance's v); t is a batch of equal
+    indices of `s`."""
     if clip_denoised:
         x0 = jnp.clip(x0, -1.0, 1.0)
     mean, _ = q_posterior(s, x0, x_t, t)
-    log_var = model_log_variance(s, variance, t, x_t.ndim)
+    log_var = model_log_variance(s, variance, t, x_t.ndim, v)
     nonzero = (t > 0).astype(x_t.dtype).reshape(t.shape + (1,) * (x_t.ndim - 1))
     return mean + nonzero * jnp.exp(0.5 * log_var) * noise
 
@@ -84,19 +88,27 @@ def _constrain(x: jax.Array, sharding: jax.sharding.Sharding | None) -> jax.Arra
 
 def ddpm_sample(denoise: Denoiser, s: Schedule, x_T: jax.Array, rng: jax.Array, variance: str = 'fixed_small',
                 clip_denoised: bool = True, sharding: jax.sharding.Sharding | None = None,
-                trajectory: bool = False) -> jax.Array:
-    """Runs all T ancestral steps from x_T; returns x_0 (or every x_{t-1}, stacked, with `trajectory`)."""
-    T = s.num_timesteps
+                trajectory: bool = False, timesteps: np.ndarray | None = None) -> jax.Array:
+    """Runs the ancestral steps from x_T; returns x_0 (or every x_{t-1}, stacked, with `trajectory`).
+
+    All T steps, or with `timesteps` (ascending, e.g. schedule.strided_timesteps) the strided chain: the
+    network sees the original timestep t_k, the step uses the respaced schedule's index k.
+    """
+    ts = np.arange(s.num_timesteps) if timesteps is None else np.asarray(timesteps)
+    chain = s if timesteps is None else respace(s, ts)
+    K = len(ts)
     x_T = _constrain(x_T, sharding)
 
-    def body(x: jax.Array, i: jax.Array) -> tuple[jax.Array, jax.Array | None]:
-        t = jnp.full(x.shape[:1], T - 1 - i)
-        x0, _ = denoise(x, t)
+    def body(x: jax.Array, step: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array | None]:
+        i, t_index = step
+        out = denoise(x, jnp.full(x.shape[:1], t_index))
+        v = out[2] if variance == 'learned_range' else None
         noise = _constrain(jax.random.normal(jax.random.fold_in(rng, i), x.shape, x.dtype), sharding)
-        x = _constrain(ddpm_step(s, x, t, x0, noise, variance, clip_denoised), sharding)
+        k = jnp.full(x.shape[:1], K - 1 - i)
+        x = _constrain(ddpm_step(chain, x, k, out[0], noise, variance, clip_denoised, v), sharding)
         return x, (x if trajectory else None)
 
-    x, path = jax.lax.scan(body, x_T, jnp.arange(T))
+    x, path = jax.lax.scan(body, x_T, (jnp.arange(K), jnp.asarray(ts[::-1], jnp.int32)))
     return path if trajectory else x
 
 
@@ -112,7 +124,7 @@ def ddim_sample(denoise: Denoiser, s: Schedule, x_T: jax.Array, rng: jax.Array, 
     def body(x: jax.Array, step: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array | None]:
         i, t_index, prev_index = step
         t = jnp.full(x.shape[:1], t_index)
-        x0, eps = denoise(x, t)
+        x0, eps = denoise(x, t)[:2]
         noise = _constrain(jax.random.normal(jax.random.fold_in(rng, i), x.shape, x.dtype), sharding)
         x = ddim_step(s, x, t, jnp.full(x.shape[:1], prev_index), x0, eps, noise, eta, clip_denoised)
         x = _constrain(x, sharding)

@@ -80,6 +80,27 @@ class Schedule(flax.struct.PyTreeNode):
         return cls(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
 
 
+def strided_timesteps(num_steps: int, num_timesteps: int) -> np.ndarray:
+    """Ascending timesteps of improved DDPM's strided sampling (Nichol & Dhariwal 2021, sec. 4): num_steps
+    evenly spaced indices from 0 to T - 1, rounded (their `space_timesteps` with one section; diffusers'
+    'linspace' spacing)."""
+    if not 1 <= num_steps <= num_timesteps:
+        raise ValueError(f'num_steps={num_steps} must be in 1..{num_timesteps} (the timesteps)')
+    return np.round(np.linspace(0, num_timesteps - 1, num_steps)).astype(np.int64)
+
+
+def respace(s: Schedule, timesteps: np.ndarray) -> Schedule:
+    """The schedule of the subsequence `timesteps` (ascending) of `s` (improved DDPM, sec. 4): betas
+    beta'_k = 1 - abar_{t_k} / abar_{t_(k-1)} (abar before t_0 is 1), so that its abar'_k = abar_{t_k} and the
+    posterior and learned-range variances are those of the strided chain. Needs concrete `s` (not traced)."""
+    timesteps = np.asarray(timesteps)
+    if timesteps.ndim != 1 or len(timesteps) == 0 or np.any(np.diff(timesteps) <= 0) or timesteps[0] < 0 \
+            or timesteps[-1] >= s.num_timesteps:
+        raise ValueError(f'timesteps must be ascending indices in 0..{s.num_timesteps - 1}')
+    abar = np.asarray(s.alphas_cumprod, np.float64)[timesteps]
+    return Schedule.from_betas(1.0 - abar / np.append(1.0, abar[:-1]))
+
+
 def betas_from_config(diffusion: ml_collections.ConfigDict) -> np.ndarray:
     """The float64 betas a `config.diffusion` section describes."""
     with config_terms('diffusion', diffusion):

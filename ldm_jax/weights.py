@@ -34,6 +34,7 @@ from gen_runtime.trainer import Initialiser
 from ldm_jax import convert, diffusers_folder
 from ldm_jax.autoencoder_task import autoencoder_initialiser
 from ldm_jax.data import image_shape
+from ldm_jax.diffusion import output_channels
 from ldm_jax.experiment import initialiser, make_experiment
 from ldm_jax.models import autoencoder_from_config
 from ldm_jax.nn.layers import num_attention_heads
@@ -131,6 +132,12 @@ def import_unet(config: ml_collections.ConfigDict, workdir: str) -> None:
         # num_heads only counts without a head width (num_head_channels, diffusers' attention_head_dim).
         skip = ('dropout', 'num_heads') if settings['num_head_channels'] > 0 else ('dropout',)
         diffusers_folder.check_against_config(settings, config.model, 'model', skip=skip)
+        expected = output_channels(config.diffusion.variance, space.shape[-1])
+        if settings['out_channels'] != expected:
+            learned = settings['out_channels'] == 2 * space.shape[-1]
+            raise ConfigError(f"{path}'s UNet has {settings['out_channels']} output channels where "
+                              f'diffusion.variance={config.diffusion.variance!r} needs {expected}; pass '
+                              f"--config.diffusion.variance={'learned_range' if learned else 'fixed_small'}")
         scheduler = diffusers_folder.read_scheduler(path)
         if scheduler is not None:
             diffusers_folder.check_against_config(scheduler['diffusion'], config.diffusion, 'diffusion')

@@ -85,8 +85,13 @@ def get_config() -> ml_collections.ConfigDict:
     diffusion.parameterization = 'eps'
     # L_simple distance: 'l2' or 'l1'.
     diffusion.loss = 'l2'
-    # Reverse-process variance: 'fixed_small' (posterior beta~_t) or 'fixed_large' (beta_t).
+    # Reverse-process variance: 'fixed_small' (posterior beta~_t), 'fixed_large' (beta_t) or 'learned_range'
+    # (improved DDPM, Nichol & Dhariwal 2021: the network outputs twice the channels, the second half v sets
+    # log Sigma = v' log beta_t + (1 - v') log beta~_t with v' = (v + 1) / 2, trained by the hybrid loss).
     diffusion.variance = 'fixed_small'
+    # lambda of the hybrid loss L_simple + lambda L_vlb (variance 'learned_range' only; the paper's 0.001),
+    # L_vlb estimated as T times one uniformly drawn term L_{t-1}, its mean through a stopped gradient.
+    diffusion.vlb_weight = 0.001
     # Classifier-free guidance training: probability of replacing the label by the null label
     # (label index model.num_classes). 0 disables it.
     diffusion.label_dropout = 0.0
@@ -167,9 +172,11 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Sampling (--mode sample, and the samples of --mode eval).
     config.sampling = sampling = ml_collections.ConfigDict()
-    # 'ddim', 'ddpm' (ancestral, all num_timesteps steps), or the shared few-step solvers of
-    # gen_runtime/few_step.py: 'dpm_solver_pp' (DPM-Solver++ 2M or 3M) or 'heun' (EDM's), which step through
-    # num_steps integer timesteps (ldm_jax.generation.few_step_timesteps), the last step to x_0.
+    # 'ddim', 'ddpm' (ancestral, all num_timesteps steps), 'ddpm_strided' (ancestral over num_steps evenly
+    # spaced timesteps, round(linspace(0, T - 1, num_steps)), with the respaced schedule: improved DDPM's
+    # strided sampling; spacing 'uniform'), or the shared few-step solvers of gen_runtime/few_step.py:
+    # 'dpm_solver_pp' (DPM-Solver++ 2M or 3M) or 'heun' (EDM's), which step through num_steps integer
+    # timesteps (ldm_jax.generation.few_step_timesteps), the last step to x_0.
     sampling.method = 'ddim'
     # DDIM's and the few-step solvers' steps and spacing; DDIM's eta (0: deterministic). DDIM spacing:
     # 'uniform' (exactly num_steps steps, every (T // num_steps)-th), 'uniform_ldm' (latent diffusion's
@@ -247,7 +254,8 @@ DOMAINS = {
     'diffusion.cosine_s': NON_NEGATIVE,
     'diffusion.parameterization': OneOf('eps', 'x0', 'v'),
     'diffusion.loss': OneOf('l2', 'l1'),
-    'diffusion.variance': OneOf('fixed_small', 'fixed_large'),
+    'diffusion.variance': OneOf('fixed_small', 'fixed_large', 'learned_range'),
+    'diffusion.vlb_weight': NON_NEGATIVE,
     'diffusion.label_dropout': PROBABILITY_RATE,
     'latent.first_stage_workdir': TEXT,
     'latent.scale_factor': NON_NEGATIVE,
@@ -288,7 +296,7 @@ DOMAINS = {
     'autoencoder.disc_reconstructions': OneOf('updated', 'before_update'),
     'autoencoder.disc_layers': POSITIVE_INT,
     'autoencoder.disc_ndf': POSITIVE_INT,
-    'sampling.method': OneOf('ddim', 'ddpm', 'dpm_solver_pp', 'heun'),
+    'sampling.method': OneOf('ddim', 'ddpm', 'ddpm_strided', 'dpm_solver_pp', 'heun'),
     'sampling.num_steps': POSITIVE_INT,
     'sampling.spacing': OneOf('uniform', 'uniform_ldm', 'quad', 'logsnr', 'karras'),
     'sampling.eta': UNIT_CLOSED,

@@ -120,12 +120,17 @@ def test_discretized_gaussian_matches_scipy():
     np.testing.assert_allclose(got, want, rtol=1e-4)
 
 
+def _fixed(s, variance, x0_fn):
+    """A vlb_bpd model function: x0_fn's prediction with a fixed variance."""
+    return lambda x_t, t: (x0_fn(x_t, t), diffusion.model_log_variance(s, variance, t, x_t.ndim))
+
+
 def test_vlb_of_an_exact_denoiser_is_prior_plus_decoder():
     """With the true x_0 as prediction every KL term vanishes; the rest has a closed form (scipy)."""
     s = Schedule.from_betas(beta_schedule('linear', 100, 1e-4, 0.05))
     levels = 256
     x0 = jnp.asarray(np.random.default_rng(2).integers(0, levels, (3, 4, 4, 1)) / (levels - 1) * 2 - 1, jnp.float32)
-    out = diffusion.vlb_bpd(lambda x_t, t: x0, s, 'fixed_small', x0, jax.random.key(0), levels)
+    out = diffusion.vlb_bpd(_fixed(s, 'fixed_small', lambda x_t, t: x0), s, x0, jax.random.key(0), levels)
     np.testing.assert_allclose(np.asarray(out['kl']), 0.0, atol=1e-6)
     abar_T = float(s.alphas_cumprod[-1])
     prior_nats = 0.5 * (abar_T * np.asarray(x0) ** 2 + (1 - abar_T) - 1 - np.log(1 - abar_T))
@@ -144,8 +149,8 @@ def test_vlb_of_an_exact_denoiser_is_prior_plus_decoder():
 def test_vlb_penalises_a_wrong_denoiser():
     s = Schedule.from_betas(beta_schedule('linear', 50, 1e-4, 0.1))
     x0 = jnp.zeros((2, 3, 3, 1))
-    exact = diffusion.vlb_bpd(lambda x_t, t: x0, s, 'fixed_large', x0, jax.random.key(1))
-    wrong = diffusion.vlb_bpd(lambda x_t, t: x0 + 0.3, s, 'fixed_large', x0, jax.random.key(1))
+    exact = diffusion.vlb_bpd(_fixed(s, 'fixed_large', lambda x_t, t: x0), s, x0, jax.random.key(1))
+    wrong = diffusion.vlb_bpd(_fixed(s, 'fixed_large', lambda x_t, t: x0 + 0.3), s, x0, jax.random.key(1))
     assert np.all(np.asarray(wrong['kl']) > np.asarray(exact['kl']) + 0.1)
 
 
