@@ -26,8 +26,8 @@ def _masked_means(parts: list[dict[str, np.ndarray]], masks: list[np.ndarray]) -
 
 def likelihood(config: ml_collections.ConfigDict, unet: UNet, params: PyTree, dataset: Dataset,
                rng: jax.Array) -> dict[str, float]:
-    """Mean variational bound (bits/dim) of the split: total, prior L_T, decoder L_0 and the KL terms;
-    batch i's noise from fold_in(rng, i).
+    """Mean variational bound (bits/dim) of the split, with the standard error of the mean over its images:
+    total, prior L_T, decoder L_0 and the KL terms; batch i's noise from fold_in(rng, i).
 
     Images are mapped to [-1, 1] on their bin centres n/(levels-1) (no dequantisation), as DDPM's
     discretised decoder expects.
@@ -57,8 +57,10 @@ def likelihood(config: ml_collections.ConfigDict, unet: UNet, params: PyTree, da
         parts.append(parallel.to_host(fn(params, batch, jax.random.fold_in(rng, index))))
         masks.append(mask)
     means = _masked_means(parts, masks)
-    return {'bpd': means['total'], 'prior_bpd': means['prior'], 'decoder_bpd': means['decoder'],
-            'kl_bpd': means['kl'], 'num_examples': int(np.concatenate(masks).sum())}
+    totals = np.concatenate([p['total'] for p in parts])[np.concatenate(masks)]
+    stderr = float(np.std(totals, ddof=1) / np.sqrt(len(totals))) if len(totals) > 1 else float('nan')
+    return {'bpd': means['total'], 'bpd_stderr': stderr, 'prior_bpd': means['prior'], 'decoder_bpd': means['decoder'],
+            'kl_bpd': means['kl'], 'num_examples': len(totals)}
 
 
 def reconstructions(config: ml_collections.ConfigDict, model: VQModel, params: PyTree, dataset: Dataset,
