@@ -11,7 +11,7 @@ Run: scripts/iddpm_mnist.sh (both variants at equal steps, the bound in bits/dim
 
 import ml_collections
 
-from configs.ldm import base
+from configs.ldm import mnist_cfg
 
 VARIANTS = ('fixed', 'learned')
 
@@ -19,32 +19,17 @@ VARIANTS = ('fixed', 'learned')
 def get_config(variant: str = 'learned') -> ml_collections.ConfigDict:
     if variant not in VARIANTS:
         raise ValueError(f'unknown variant {variant!r}; choose one of {", ".join(VARIANTS)}')
-    config = base.get_config()
-    config.data.source = 'npz'
-    config.data.path = 'mnist/mnist.npz'
-    config.data.image_size = 28
-    config.data.num_channels = 1
-    config.data.random_flip = False
-
-    config.model.model_channels = 32
-    config.model.channel_mult = (1, 2, 2)
-    config.model.num_res_blocks = 1
-    config.model.attention_resolutions = (4,)
-    config.model.num_head_channels = 32
+    config = mnist_cfg.get_config()
+    config.model.num_classes = 0
+    config.diffusion.label_dropout = 0.0
     config.diffusion.schedule = 'cosine'
     config.diffusion.variance = 'learned_range' if variant == 'learned' else 'fixed_small'
-
-    config.training.batch_size = 64
     config.training.num_steps = 2000
-    config.training.log_every = 50
     config.training.checkpoint_every = 250
-    config.optim.learning_rate = 5e-4
-    config.optim.warmup_steps = 100
-    config.optim.ema_rate = 0.999
-    config.optim.ema_warmup = True
 
     config.sampling.method = 'ddpm_strided'
     config.sampling.num_steps = 100
+    config.sampling.guidance_scale = 1.0
     config.sampling.num_samples = 64
     config.sampling.batch_size = 250
     config.likelihood.batch_size = 50
