@@ -23,9 +23,26 @@ def check_model(config: ml_collections.ConfigDict) -> Experiment:
         max_t = classifier_max_timestep(config)
         if not 0 < max_t <= config.diffusion.num_timesteps:
             raise ConfigError(f'classifier.max_timestep={max_t} must be in 1..diffusion.num_timesteps')
+    _check_stage(config)
     exp = make_experiment(config)
     check_builds(initialiser(exp), 'model' if config.task == 'diffusion' else 'classifier')
     return exp
+
+
+def _check_stage(config: ml_collections.ConfigDict) -> None:
+    """A cascade's super-resolution stage: its condition's side and augmentation levels."""
+    cascade, side, T = config.cascade, config.data.image_size, config.diffusion.num_timesteps
+    if not cascade.low_resolution:
+        return
+    if config.latent.first_stage_workdir:
+        raise ConfigError('cascade.low_resolution: a super-resolution stage diffuses pixels; set '
+                          'latent.first_stage_workdir to empty')
+    if cascade.low_resolution >= side or side % cascade.low_resolution:
+        raise ConfigError(f'cascade.low_resolution={cascade.low_resolution} must be smaller than data.image_size='
+                          f'{side} and divide it')
+    for field in ('max_level', 'sample_level'):
+        if cascade[field] > T:
+            raise ConfigError(f'cascade.{field}={cascade[field]} is above diffusion.num_timesteps={T}')
 
 
 def check_diffusion(config: ml_collections.ConfigDict) -> Experiment:

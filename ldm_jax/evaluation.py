@@ -9,6 +9,7 @@ from gen_runtime import parallel
 from gen_runtime.data import Batch, Dataset, device_eval_batches
 from gen_runtime.errors import DataError
 from gen_runtime.pytree import PyTree
+from ldm_jax.cascade import downsample, upsample
 from ldm_jax.data import to_model_range, unit_preprocessor
 from ldm_jax.diffusion import predict, vlb_bpd
 from ldm_jax.nn.autoencoder import VQModel
@@ -41,8 +42,13 @@ def likelihood(config: ml_collections.ConfigDict, unet: UNet, params: PyTree, da
         x0 = to_model_range(batch['image'])
         labels = batch['label'] if conditional else None
 
+        stage = {}
+        if config.cascade.low_resolution:  # the bound of p(x | z) given the clean low-resolution image
+            stage = {'cond': upsample(downsample(x0, config.cascade.low_resolution), x0.shape[1]),
+                     'level': jnp.zeros(x0.shape[:1], jnp.int32)}
+
         def model_fn(x_t: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
-            out = unet.apply({'params': params}, x_t, t, labels)
+            out = unet.apply({'params': params}, x_t, t, labels, **stage)
             x0, _, log_var = predict(config.diffusion.parameterization, config.diffusion.variance, schedule, x_t, t,
                                      out)
             return (jnp.clip(x0, -1.0, 1.0) if config.sampling.clip_denoised else x0), log_var

@@ -22,11 +22,12 @@ import optax
 from gen_runtime.data import Batch, TrainBatches
 from gen_runtime.train_state import TrainState
 from gen_runtime.trainer import Initialiser, TrainTask
+from ldm_jax.cascade import training_condition
 from ldm_jax.data import image_shape, to_model_range
 from ldm_jax.diffusion import hybrid_vlb_term, loss_simple, output_channels, q_sample, split_variance, training_target
 from ldm_jax.guidance import drop_labels
 from ldm_jax.models import classifier_from_config, unet_from_config
-from ldm_jax.pretrained import FirstStage, GuidanceClassifier, first_stage_of, guidance_classifier_of
+from ldm_jax.pretrained import FirstStage, GuidanceClassifier, first_stage_of, guidance_classifier_of, run_config
 from ldm_jax.schedule import Schedule, schedule_from_config
 
 
@@ -48,6 +49,7 @@ class Experiment:
     network: nn.Module  # what the run trains: the denoiser (task='diffusion') or the classifier (task='classifier')
     first_stage: FirstStage | None  # latent diffusion: the autoencoder of latent.first_stage_workdir
     guide: GuidanceClassifier | None  # classifier guidance (sampling.classifier_scale > 0)
+    base: 'Experiment | None' = None  # a cascade's super-resolution stage: the base run's (cascade.base_workdir)
 
 
 def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
@@ -58,11 +60,15 @@ def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
     else:
         space = DataSpace(first_stage.latent_shape(), latent=True)
     if config.task == 'diffusion':
-        network = unet_from_config(config, output_channels(config.diffusion.variance, space.shape[-1]))
+        cond_channels = space.shape[-1] if config.cascade.low_resolution else 0
+        network = unet_from_config(config, output_channels(config.diffusion.variance, space.shape[-1]), cond_channels)
         guide = guidance_classifier_of(config)
     else:
         network, guide = classifier_from_config(config), None
-    return Experiment(config, space, schedule_from_config(config.diffusion), network, first_stage, guide)
+    base = None
+    if config.task == 'diffusion' and config.cascade.low_resolution and config.cascade.base_workdir:
+        base = make_experiment(run_config(config.cascade.base_workdir, 'cascade.base_workdir'))
+    return Experiment(config, space, schedule_from_config(config.diffusion), network, first_stage, guide, base)
 
 
 def model_input(batch: Batch, scale_factor: jax.Array) -> jax.Array:
@@ -72,6 +78,13 @@ def model_input(batch: Batch, scale_factor: jax.Array) -> jax.Array:
     return to_model_range(batch['image'])
 
 
+def stage_inputs(exp: Experiment, x: jax.Array) -> dict[str, jax.Array]:
+    """The extra inputs of a cascade's super-resolution stage for a batch like x (zeros: shapes only), else {}."""
+    if not exp.config.cascade.low_resolution:
+        return {}
+    return {'cond': jnp.zeros_like(x), 'level': jnp.zeros(x.shape[:1], jnp.int32)}
+
+
 def initialiser(exp: Experiment, scale_factor: float = 1.0) -> Initialiser:
     """rng -> the initial TrainState of the network the run trains (what its checkpoints hold)."""
     x = jnp.zeros((1, *exp.space.shape))
@@ -79,8 +92,10 @@ def initialiser(exp: Experiment, scale_factor: float = 1.0) -> Initialiser:
     if exp.config.task == 'diffusion':
         labels = jnp.zeros((1,), jnp.int32) if exp.config.model.num_classes > 0 else None
 
+        cond = stage_inputs(exp, x)
+
         def init_params(rng: jax.Array) -> dict:
-            return exp.network.init(rng, x, t, labels)['params']
+            return exp.network.init(rng, x, t, labels, **cond)['params']
     else:
         def init_params(rng: jax.Array) -> dict:
             return exp.network.init(rng, x, t)['params']
@@ -100,7 +115,7 @@ def train_task(exp: Experiment, batches: TrainBatches, scale_factor: float = 1.0
 
 
 def _diffusion_update(exp: Experiment):  # noqa: ANN202 - the TrainTask's update
-    diffusion, unet, schedule = exp.config.diffusion, exp.network, exp.schedule
+    diffusion, unet, schedule, cascade = exp.config.diffusion, exp.network, exp.schedule, exp.config.cascade
     conditional = exp.config.model.num_classes > 0
     null_label = exp.config.model.num_classes
 
@@ -112,9 +127,14 @@ def _diffusion_update(exp: Experiment):  # noqa: ANN202 - the TrainTask's update
         x_t = q_sample(schedule, x0, t, noise)
         labels = drop_labels(batch['label'], null_label, diffusion.label_dropout, label_rng) if conditional else None
         target = training_target(diffusion.parameterization, schedule, x0, t, noise)
+        stage = {}
+        if cascade.low_resolution:
+            cond, level = training_condition(schedule, x0, cascade.low_resolution, cascade.max_level,
+                                             jax.random.fold_in(rng, 1))
+            stage = {'cond': cond, 'level': level}
 
         def loss_fn(params: dict) -> tuple[jax.Array, dict[str, jax.Array]]:
-            out = unet.apply({'params': params}, x_t, t, labels, train=True, rngs={'dropout': dropout_rng})
+            out = unet.apply({'params': params}, x_t, t, labels, train=True, rngs={'dropout': dropout_rng}, **stage)
             simple = jnp.mean(loss_simple(split_variance(diffusion.variance, out)[0], target, diffusion.loss))
             if diffusion.variance != 'learned_range':
                 return simple, {}

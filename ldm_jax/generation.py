@@ -17,6 +17,7 @@ from gen_runtime import few_step, parallel
 from gen_runtime.errors import ConfigError, config_terms
 from gen_runtime.pytree import PyTree
 from gen_runtime.rng import stream
+from ldm_jax.cascade import augment, upsample
 from ldm_jax.data import to_unit_range
 from ldm_jax.diffusion import eps_to_x0, split_prediction, split_variance
 from ldm_jax.experiment import Experiment
@@ -65,6 +66,8 @@ def check_sampling(exp: Experiment) -> None:
         raise ConfigError('sampling.guidance_scale != 1 needs a model trained for classifier-free guidance '
                           '(diffusion.label_dropout > 0)')
     parallel.check_batch_size(sampling.batch_size, 'sampling.batch_size')
+    if config.cascade.low_resolution:
+        _check_cascade(exp)
     if sampling.method == 'ddim':
         with config_terms('sampling', sampling):
             ddim_timesteps(sampling.spacing, sampling.num_steps, config.diffusion.num_timesteps)
@@ -75,6 +78,31 @@ def check_sampling(exp: Experiment) -> None:
         if not 2 <= sampling.num_steps <= config.diffusion.num_timesteps:
             raise ConfigError(f'sampling.num_steps={sampling.num_steps} must be in 2..diffusion.num_timesteps for '
                               "sampling.method='ddpm_strided'")
+
+
+def _check_cascade(exp: Experiment) -> None:
+    """A super-resolution stage samples from its base run: the base's images and, truncated, its chain."""
+    config, cascade, base = exp.config, exp.config.cascade, exp.base
+    if base is None:
+        raise ConfigError('this run is a super-resolution stage (cascade.low_resolution > 0): sampling draws its '
+                          'condition from the base model, so set cascade.base_workdir to its run')
+    want = (cascade.low_resolution, cascade.low_resolution, exp.space.shape[-1])
+    if base.space.latent or tuple(base.space.shape) != want:
+        raise ConfigError(f'cascade.base_workdir {cascade.base_workdir} diffuses {tuple(base.space.shape)}'
+                          f'{" latents" if base.space.latent else " images"}; this stage needs {want} images')
+    if config.model.num_classes != base.config.model.num_classes:
+        raise ConfigError(f'cascade.base_workdir {cascade.base_workdir} has model.num_classes='
+                          f'{base.config.model.num_classes} and this stage {config.model.num_classes}: the '
+                          'cascade passes one label to both')
+    if cascade.truncated:
+        if base.config.sampling.method != 'ddpm':
+            raise ConfigError(f"cascade.truncated stops the base model's ancestral chain, but its run samples with "
+                              f"sampling.method={base.config.sampling.method!r}; set it to 'ddpm' in "
+                              f'{cascade.base_workdir}/config.json or turn cascade.truncated off')
+        if not np.allclose(np.asarray(base.schedule.betas), np.asarray(exp.schedule.betas)):
+            raise ConfigError('cascade.truncated needs the base model and this stage on the same noise schedule '
+                              '(diffusion.*), so that a level means the same noise in both')
+    check_sampling(base)
 
 
 def _check_few_step(exp: Experiment) -> None:
@@ -177,14 +205,55 @@ def few_step_from_noise(method: str, denoise: Callable, schedule: Schedule, x_T:
 
 
 def _sample_fn(exp: Experiment, sharding: jax.sharding.Sharding):  # noqa: ANN202 - (params, x_T, rng, labels) -> images
-    config, first_stage, classifier = exp.config, exp.first_stage, exp.guide
-    sampling, diffusion, unet, schedule = config.sampling, config.diffusion, exp.network, exp.schedule
-    conditional = config.model.num_classes > 0
-    clip = sampling.clip_denoised and first_stage is None
+    draw = _draw_fn(exp, sharding)
 
     def sample(params: PyTree, x_T: jax.Array, step_rng: jax.Array, labels: jax.Array) -> jax.Array:
+        x = draw(params, x_T, step_rng, labels)
+        if exp.first_stage is not None:
+            x = exp.first_stage.decode(params['first_stage'], x / params['scale_factor'])
+        return to_unit_range(x).astype(jnp.float32)
+
+    return sample
+
+
+def _stage_condition(exp: Experiment, sharding: jax.sharding.Sharding):  # noqa: ANN202 - (params, rng, labels) -> (cond, level)
+    """A super-resolution stage's condition: the base run's sample (in [-1, 1]) noised at cascade.sample_level, or
+    with cascade.truncated its ancestral chain stopped at that level; upsampled to this stage's side."""
+    cascade, base = exp.config.cascade, exp.base
+    draw_base = _draw_fn(base, sharding, stop_level=cascade.sample_level if cascade.truncated else 0)
+
+    def condition(params: PyTree, rng: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+        x_rng, step_rng, noise_rng = jax.random.split(rng, 3)
+        z_T = jax.random.normal(x_rng, (labels.shape[0], *base.space.shape))
+        z = draw_base(params['base'], z_T, step_rng, labels)
+        level = jnp.full(labels.shape, cascade.sample_level, jnp.int32)
+        if not cascade.truncated:
+            z = augment(exp.schedule, z, level, jax.random.normal(noise_rng, z.shape))
+        return upsample(z, exp.space.shape[0]), level
+
+    return condition
+
+
+def _draw_fn(exp: Experiment, sharding: jax.sharding.Sharding, stop_level: int = 0):  # noqa: ANN202 - (params, x_T, rng, labels) -> x
+    """The sampler of `exp` in its own space (pixels in [-1, 1] or scaled latents, not decoded); with `stop_level`
+    (ancestral DDPM only) the chain's state at that level instead of x_0."""
+    config, classifier = exp.config, exp.guide
+    sampling, diffusion, unet, schedule = config.sampling, config.diffusion, exp.network, exp.schedule
+    conditional = config.model.num_classes > 0
+    clip = sampling.clip_denoised and exp.first_stage is None
+    condition = _stage_condition(exp, sharding) if exp.base is not None else None
+
+    def draw(params: PyTree, x_T: jax.Array, step_rng: jax.Array, labels: jax.Array) -> jax.Array:
+        stage = {}
+        if condition is not None:
+            step_rng, cond_rng = jax.random.split(step_rng)
+            cond, level = condition(params, cond_rng, labels)
+            stage = {'cond': cond, 'level': level}
+
         def model(x: jax.Array, t: jax.Array, y: jax.Array | None) -> jax.Array:
-            return unet.apply({'params': params['unet']}, x, t, y)
+            copies = x.shape[0] // x_T.shape[0]  # classifier-free guidance calls on the doubled batch
+            extra = {k: jnp.concatenate([v] * copies) for k, v in stage.items()}
+            return unet.apply({'params': params['unet']}, x, t, y, **extra)
 
         def denoise(x: jax.Array, t: jax.Array) -> tuple[jax.Array, ...]:
             if sampling.guidance_scale != 1.0:
@@ -206,16 +275,13 @@ def _sample_fn(exp: Experiment, sharding: jax.sharding.Sharding):  # noqa: ANN20
         if sampling.method in ('ddpm', 'ddpm_strided'):
             strided = strided_timesteps(sampling.num_steps, diffusion.num_timesteps) \
                 if sampling.method == 'ddpm_strided' else None
-            x = ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding, timesteps=strided)
-        elif sampling.method in SHARED_SOLVERS:
+            return ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding, timesteps=strided,
+                               stop_level=stop_level)
+        if sampling.method in SHARED_SOLVERS:
             timesteps = few_step_timesteps(sampling.spacing, sampling.num_steps, schedule.alphas_cumprod, sampling.rho)
-            x = few_step_from_noise(sampling.method, denoise, schedule, x_T, timesteps, clip, sampling.order)
-        else:
-            steps = ddim_timesteps(sampling.spacing, sampling.num_steps, diffusion.num_timesteps)
-            x = ddim_sample(denoise, schedule, x_T, step_rng, steps, sampling.eta, clip, sharding,
-                            alpha_to_one=sampling.alpha_to_one)
-        if first_stage is not None:
-            x = first_stage.decode(params['first_stage'], x / params['scale_factor'])
-        return to_unit_range(x).astype(jnp.float32)
+            return few_step_from_noise(sampling.method, denoise, schedule, x_T, timesteps, clip, sampling.order)
+        steps = ddim_timesteps(sampling.spacing, sampling.num_steps, diffusion.num_timesteps)
+        return ddim_sample(denoise, schedule, x_T, step_rng, steps, sampling.eta, clip, sharding,
+                           alpha_to_one=sampling.alpha_to_one)
 
-    return sample
+    return draw

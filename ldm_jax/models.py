@@ -21,8 +21,9 @@ def _check_groups(widths: list[int], groups: int, what: str, field: str) -> None
                           f'{groups} (got {bad[0]}); change the widths or {field}')
 
 
-def unet_from_config(config: ml_collections.ConfigDict, out_channels: int) -> UNet:
-    """The denoiser of `config.model`; with label dropout its class embedding gets a null row."""
+def unet_from_config(config: ml_collections.ConfigDict, out_channels: int, cond_channels: int = 0) -> UNet:
+    """The denoiser of `config.model`; with label dropout its class embedding gets a null row; a cascade's
+    super-resolution stage takes `cond_channels` of condition beside x_t."""
     m = config.model
     _check_groups([m.model_channels * k for k in m.channel_mult], m.norm_groups,
                   'model.channel_mult * model.model_channels', 'model.norm_groups')
@@ -32,7 +33,8 @@ def unet_from_config(config: ml_collections.ConfigDict, out_channels: int) -> UN
     rows = m.num_classes + (1 if config.diffusion.label_dropout > 0 else 0)
     return UNet(**{k: tuple(m[k]) if isinstance(m[k], (list, tuple)) else m[k] for k in _TRUNK_FIELDS},
                 norm_eps=m.norm_eps, flip_sin_to_cos=m.flip_sin_to_cos, freq_shift=m.freq_shift,
-                out_channels=out_channels, num_classes=rows, dtype=compute_dtype(config.runtime.compute_dtype))
+                out_channels=out_channels, num_classes=rows, cond_channels=cond_channels,
+                dtype=compute_dtype(config.runtime.compute_dtype))
 
 
 def classifier_from_config(config: ml_collections.ConfigDict) -> EncoderUNet:

@@ -95,6 +95,8 @@ def trained_networks(exp: Experiment, workdir: str) -> tuple[int, dict]:
         guide = exp.guide
         params['classifier'] = trainer.trained_params(guide.config, guide.workdir, initialiser(make_experiment(
             guide.config)), saved_use_ema(guide.config))[1]
+    if exp.base is not None:
+        params['base'] = trained_networks(exp.base, exp.config.cascade.base_workdir)[1]
     return step, params
 
 
@@ -206,7 +208,8 @@ def preprocess(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 # Sections that may change between invocations on one workdir (besides gen_runtime.config's): how to
 # sample and evaluate, and where imported weights came from (recorded in import.json).
-RUN_INDEPENDENT_FIELDS = ('sampling', 'likelihood', 'weights')
+RUN_INDEPENDENT_FIELDS = ('sampling', 'likelihood', 'weights', 'cascade.sample_level', 'cascade.truncated',
+                          'cascade.base_workdir')
 MODES: dict[str, Mode] = {
     'preprocess': Mode(preprocess, 'resize a folder of images to preprocess.size squares', checks.check_preprocess),
     'train_autoencoder': Mode(train_autoencoder, 'train the VQ autoencoder with its patch discriminator',

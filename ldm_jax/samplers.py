@@ -88,13 +88,19 @@ def _constrain(x: jax.Array, sharding: jax.sharding.Sharding | None) -> jax.Arra
 
 def ddpm_sample(denoise: Denoiser, s: Schedule, x_T: jax.Array, rng: jax.Array, variance: str = 'fixed_small',
                 clip_denoised: bool = True, sharding: jax.sharding.Sharding | None = None,
-                trajectory: bool = False, timesteps: np.ndarray | None = None) -> jax.Array:
+                trajectory: bool = False, timesteps: np.ndarray | None = None, stop_level: int = 0) -> jax.Array:
     """Runs the ancestral steps from x_T; returns x_0 (or every x_{t-1}, stacked, with `trajectory`).
 
     All T steps, or with `timesteps` (ascending, e.g. schedule.strided_timesteps) the strided chain: the
-    network sees the original timestep t_k, the step uses the respaced schedule's index k.
+    network sees the original timestep t_k, the step uses the respaced schedule's index k. With `stop_level`
+    s > 0 (all T steps only) the chain stops at x_{s-1}, a draw whose marginal is q(x at timestep s - 1):
+    truncated conditioning augmentation (Ho et al. 2022, sec. 4.2).
     """
-    ts = np.arange(s.num_timesteps) if timesteps is None else np.asarray(timesteps)
+    if stop_level and timesteps is not None:
+        raise ValueError('stop_level needs the whole chain (timesteps=None)')
+    if not 0 <= stop_level <= s.num_timesteps:
+        raise ValueError(f'stop_level={stop_level} is not in 0..{s.num_timesteps}')
+    ts = np.arange(stop_level, s.num_timesteps) if timesteps is None else np.asarray(timesteps)
     chain = s if timesteps is None else respace(s, ts)
     K = len(ts)
     x_T = _constrain(x_T, sharding)
@@ -104,7 +110,7 @@ def ddpm_sample(denoise: Denoiser, s: Schedule, x_T: jax.Array, rng: jax.Array, 
         out = denoise(x, jnp.full(x.shape[:1], t_index))
         v = out[2] if variance == 'learned_range' else None
         noise = _constrain(jax.random.normal(jax.random.fold_in(rng, i), x.shape, x.dtype), sharding)
-        k = jnp.full(x.shape[:1], K - 1 - i)
+        k = jnp.full(x.shape[:1], t_index if timesteps is None else K - 1 - i)
         x = _constrain(ddpm_step(chain, x, k, out[0], noise, variance, clip_denoised, v), sharding)
         return x, (x if trajectory else None)
 

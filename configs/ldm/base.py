@@ -96,6 +96,23 @@ def get_config() -> ml_collections.ConfigDict:
     # (label index model.num_classes). 0 disables it.
     diffusion.label_dropout = 0.0
 
+    # Cascaded diffusion (Ho et al. 2022): this run as a super-resolution stage, its network conditioned on the
+    # image averaged down to low_resolution x low_resolution and upsampled bilinearly (channel concatenation).
+    config.cascade = cascade = ml_collections.ConfigDict()
+    # Side of the low-resolution condition (it must divide data.image_size); 0: not a super-resolution stage.
+    cascade.low_resolution = 0
+    # Gaussian conditioning augmentation in training: the condition noised by the forward process at a level
+    # drawn uniformly from 0..max_level (0: clean; s >= 1: timestep s - 1 of this run's schedule), the level
+    # given to the network. 0 turns augmentation off.
+    cascade.max_level = 0
+    # The level at sampling (0..diffusion.num_timesteps): the base model's sample noised at this level, or with
+    # `truncated` the base model's ancestral chain stopped there (truncated conditioning augmentation).
+    cascade.sample_level = 0
+    cascade.truncated = False
+    # The base model's run: --mode sample draws its low-resolution samples (its own config and EMA setting),
+    # then this stage's. It must diffuse data.num_channels images of side low_resolution.
+    cascade.base_workdir = ''
+
     # Latent diffusion: where the first stage comes from and how latents are scaled.
     config.latent = latent = ml_collections.ConfigDict()
     # Workdir of a `--mode train_autoencoder` run; '' trains in pixel space.
@@ -257,6 +274,11 @@ DOMAINS = {
     'diffusion.variance': OneOf('fixed_small', 'fixed_large', 'learned_range'),
     'diffusion.vlb_weight': NON_NEGATIVE,
     'diffusion.label_dropout': PROBABILITY_RATE,
+    'cascade.low_resolution': COUNT,
+    'cascade.max_level': COUNT,
+    'cascade.sample_level': COUNT,
+    'cascade.truncated': BOOL,
+    'cascade.base_workdir': TEXT,
     'latent.first_stage_workdir': TEXT,
     'latent.scale_factor': NON_NEGATIVE,
     'latent.encode_batch_size': POSITIVE_INT,

@@ -55,10 +55,10 @@ class _UNetTrunk(nn.Module):
         heads = num_attention_heads(channels, self.num_heads, self.num_head_channels)
         return AttentionBlock(heads, self.norm_eps, norm_groups=self.norm_groups, dtype=self.dtype, name=name)
 
-    def _time_embedding(self, t: jax.Array) -> jax.Array:
+    def _time_embedding(self, t: jax.Array, name: str = 'time_embed') -> jax.Array:
         emb = timestep_embedding(t, self.model_channels, self.flip_sin_to_cos, self.freq_shift)
-        emb = dense(4 * self.model_channels, 'time_embed_0', dtype=self.dtype)(emb)
-        return dense(4 * self.model_channels, 'time_embed_1', dtype=self.dtype)(nn.silu(emb))
+        emb = dense(4 * self.model_channels, f'{name}_0', dtype=self.dtype)(emb)
+        return dense(4 * self.model_channels, f'{name}_1', dtype=self.dtype)(nn.silu(emb))
 
     def _encode(self, x: jax.Array, emb: jax.Array, train: bool) -> tuple[jax.Array, list[jax.Array]]:
         """conv_in, the downsampling levels and the middle block; returns (h, skip activations)."""
@@ -91,9 +91,13 @@ class UNet(_UNetTrunk):
 
     out_channels: int = 3
     num_classes: int = 0  # rows of the class embedding (0: unconditional)
+    # A cascade's super-resolution stage (Ho et al. 2022): channels of the upsampled low-resolution condition
+    # concatenated to x_t, whose augmentation level is embedded like a second timestep (0: not a stage).
+    cond_channels: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array, t: jax.Array, y: jax.Array | None = None, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, t: jax.Array, y: jax.Array | None = None, train: bool = False,
+                 cond: jax.Array | None = None, level: jax.Array | None = None) -> jax.Array:
         self._check_input(x)
         emb = self._time_embedding(t)
         if self.num_classes:
@@ -101,6 +105,13 @@ class UNet(_UNetTrunk):
                 raise ValueError('this UNet is class-conditional: pass labels y')
             emb = emb + nn.Embed(self.num_classes, emb.shape[-1], embedding_init=nn.initializers.normal(1.0),
                                  dtype=self.dtype, name='label_emb')(y)
+        if self.cond_channels:
+            want = x.shape[:-1] + (self.cond_channels,)
+            if cond is None or level is None or cond.shape != want:
+                raise ValueError(f'this UNet is a super-resolution stage: pass cond of shape {want} and its '
+                                 'augmentation level')
+            x = jnp.concatenate([x, cond.astype(x.dtype)], axis=-1)
+            emb = emb + self._time_embedding(level, 'level_embed')
         h, skips = self._encode(x, emb, train)
         factor = 2 ** (len(self.channel_mult) - 1)
         for level in reversed(range(len(self.channel_mult))):
