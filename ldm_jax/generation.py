@@ -95,10 +95,6 @@ def _check_cascade(exp: Experiment) -> None:
                           f'{base.config.model.num_classes} and this stage {config.model.num_classes}: the '
                           'cascade passes one label to both')
     if cascade.truncated:
-        if base.config.sampling.method != 'ddpm':
-            raise ConfigError(f"cascade.truncated stops the base model's ancestral chain, but its run samples with "
-                              f"sampling.method={base.config.sampling.method!r}; set it to 'ddpm' in "
-                              f'{cascade.base_workdir}/config.json or turn cascade.truncated off')
         if not np.allclose(np.asarray(base.schedule.betas), np.asarray(exp.schedule.betas)):
             raise ConfigError('cascade.truncated needs the base model and this stage on the same noise schedule '
                               '(diffusion.*), so that a level means the same noise in both')
@@ -236,7 +232,7 @@ def _stage_condition(exp: Experiment, sharding: jax.sharding.Sharding):  # noqa:
 
 def _draw_fn(exp: Experiment, sharding: jax.sharding.Sharding, stop_level: int = 0):  # noqa: ANN202 - (params, x_T, rng, labels) -> x
     """The sampler of `exp` in its own space (pixels in [-1, 1] or scaled latents, not decoded); with `stop_level`
-    (ancestral DDPM only) the chain's state at that level instead of x_0."""
+    s > 0 its whole ancestral DDPM chain (whatever sampling.method says) stopped at level s instead of x_0."""
     config, classifier = exp.config, exp.guide
     sampling, diffusion, unet, schedule = config.sampling, config.diffusion, exp.network, exp.schedule
     conditional = config.model.num_classes > 0
@@ -272,9 +268,9 @@ def _draw_fn(exp: Experiment, sharding: jax.sharding.Sharding, stop_level: int =
                 x0 = eps_to_x0(schedule, x, t, eps)
             return (x0, eps) if v is None else (x0, eps, v)
 
-        if sampling.method in ('ddpm', 'ddpm_strided'):
+        if stop_level or sampling.method in ('ddpm', 'ddpm_strided'):
             strided = strided_timesteps(sampling.num_steps, diffusion.num_timesteps) \
-                if sampling.method == 'ddpm_strided' else None
+                if sampling.method == 'ddpm_strided' and not stop_level else None
             return ddpm_sample(denoise, schedule, x_T, step_rng, diffusion.variance, clip, sharding, timesteps=strided,
                                stop_level=stop_level)
         if sampling.method in SHARED_SOLVERS:
