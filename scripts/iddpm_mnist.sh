@@ -18,6 +18,8 @@ N_SAMPLES="${N_SAMPLES:-500}"
 REF_IMAGES="${REF_IMAGES:-5000}"
 LIMIT="${LIMIT:-2400}"
 export JAXGEN_DATA_ROOT="${JAXGEN_DATA_ROOT:-$(cd .. && pwd)/shared/data}"
+# Every call compiles the same samplers and Inception network: keep XLA's compilations between them.
+export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$ROOT/xla_cache}"
 CONFIG=configs/ldm/mnist_iddpm.py
 OUT="$ROOT/results"
 mkdir -p "$OUT"
