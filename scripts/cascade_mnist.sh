@@ -19,6 +19,8 @@ LEVELS="${LEVELS:-0 100 250}"
 TRUNCATED="${TRUNCATED:-100 250}"
 LIMIT="${LIMIT:-2400}"
 export JAXGEN_DATA_ROOT="${JAXGEN_DATA_ROOT:-$(cd .. && pwd)/shared/data}"
+# Every call compiles the same samplers and Inception network: keep XLA's compilations between them.
+export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$ROOT/xla_cache}"
 CONFIG=configs/ldm/mnist_cascade.py
 OUT="$ROOT/results"
 mkdir -p "$OUT"
