@@ -8,15 +8,12 @@ against the sampling level, one line per stage and conditioning).
 """
 
 import glob
-import json
 import os
 import re
-import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
+from scripts.result_files import read_json, run, write_results
 
 ROWS = {('stage', False): 'augmented (levels 0..250), noised base sample',
         ('stage', True): 'augmented (levels 0..250), truncated base chain',
@@ -32,10 +29,8 @@ def summary(results: str) -> dict:
         if match is None:
             continue
         variant, level, truncated = match.group(1), int(match.group(2)), bool(match.group(3))
-        with open(path) as f:
-            rows.setdefault(ROWS[variant, truncated], {})[level] = json.load(f)
-    floor_path = os.path.join(results, 'kid_floor.json')
-    floor = json.load(open(floor_path)) if os.path.isfile(floor_path) else None
+        rows.setdefault(ROWS[variant, truncated], {})[level] = read_json(path)
+    floor = read_json(os.path.join(results, 'kid_floor.json'))
     return {'floor': floor, 'rows': {name: dict(sorted(levels.items())) for name, levels in rows.items()}}
 
 
@@ -52,8 +47,8 @@ def table(s: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def plot(s: dict, path: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+def plot(s: dict, ax: plt.Axes) -> None:
+    """KID against the sampling level, one line per stage and conditioning."""
     for name, row in s['rows'].items():
         ax.errorbar(list(row), [r['kid'] * 1e3 for r in row.values()], yerr=[r['kid_std'] * 1e3 for r in row.values()],
                     marker='o', capsize=3, label=name)
@@ -62,23 +57,13 @@ def plot(s: dict, path: str) -> None:
     ax.set_xlabel('conditioning level s at sampling')
     ax.set_ylabel('KID x 1e3 (lower is better)')
     ax.legend(fontsize=7)
-    ax.set_title('MNIST cascade 14 -> 28: conditioning augmentation')
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
 def main(root: str) -> None:
     results = os.path.join(root, 'results')
     s = summary(results)
-    with open(os.path.join(results, 'summary.json'), 'w') as f:
-        json.dump(s, f, indent=2)
-    with open(os.path.join(results, 'table.md'), 'w') as f:
-        f.write(table(s))
-    plot(s, os.path.join(results, 'cascade_mnist.png'))
-    print(table(s))
+    write_results(results, s, table(s), plot, 'MNIST cascade 14 -> 28: conditioning augmentation', 'cascade_mnist.png')
 
 
 if __name__ == '__main__':
-    if len(sys.argv) != 2:
-        sys.exit('usage: python -m scripts.cascade_table ROOT')
-    main(sys.argv[1])
+    run(main, 'python -m scripts.cascade_table ROOT')

@@ -17,39 +17,12 @@ N_TEST="${N_TEST:-100}"
 N_SAMPLES="${N_SAMPLES:-500}"
 REF_IMAGES="${REF_IMAGES:-5000}"
 LIMIT="${LIMIT:-2400}"
-export JAXGEN_DATA_ROOT="${JAXGEN_DATA_ROOT:-$(cd .. && pwd)/shared/data}"
-# Every call compiles the same samplers and Inception network: keep XLA's compilations between them.
-export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$ROOT/xla_cache}"
 CONFIG=configs/ldm/mnist_iddpm.py
-OUT="$ROOT/results"
-mkdir -p "$OUT"
-START=$(date +%s)
-left() { echo $(( LIMIT - ($(date +%s) - START) )); }
-stop_if_late() {
-  if (( $(left) <= 0 )); then
-    echo "this call reached its LIMIT of $LIMIT s; run the same command again to continue"
-    exit 0
-  fi
-}
-REF="$OUT/reference_train$REF_IMAGES.npz"
-FLOOR="$OUT/reference_test$N_SAMPLES.npz"
-stats() { python -m gen_runtime.sample_quality.reference_stats --config "$CONFIG" "$@"; }
-[[ -f "$REF" ]] || stats --split train --max_images "$REF_IMAGES" --out "$REF"
-[[ -f "$FLOOR" ]] || stats --split test --max_images "$N_SAMPLES" --out "$FLOOR"
-[[ -f "$OUT/kid_floor.json" ]] || stats --compare "$REF" "$FLOOR" > "$OUT/kid_floor.json"
+REF_CONFIG=configs/ldm/mnist_iddpm.py
+# shellcheck source=scripts/mnist_kid_blocks.sh
+. scripts/mnist_kid_blocks.sh
 
-for variant in fixed learned; do
-  stop_if_late
-  status=0
-  timeout -s TERM -k 120 "$(left)" python main.py --config "$CONFIG:$variant" --workdir "$ROOT/$variant" \
-    --config.training.num_steps="$STEPS" --mode train || status=$?
-  if [[ "$status" -eq 124 ]]; then
-    echo "training stopped at the LIMIT of $LIMIT s with a checkpoint; run the same command again to resume"
-    exit 0
-  elif [[ "$status" -ne 0 ]]; then
-    exit "$status"
-  fi
-done
+train_variants "$CONFIG" "$STEPS" fixed learned
 
 for variant in fixed learned; do
   W="$ROOT/$variant"

@@ -4,36 +4,26 @@
 
 Reads ROOT/results: bound_<variant>.json (--mode likelihood), kid_<variant>_<steps>.json (--mode eval) and
 kid_floor.json (the held-out test images against the same reference); writes ROOT/results/summary.json,
-table.md and iddpm_mnist.png (KID against sampling steps beside the bound of each variant).
+table.md and iddpm_mnist.png (KID against sampling steps, the bound of each variant in its legend).
 """
 
-import json
 import os
-import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
+from scripts.result_files import read_json, run, write_results
 
 VARIANTS = {'fixed': 'fixed beta~ (L_simple)', 'learned': 'learned range (L_hybrid)'}
 STEPS = (50, 100)
 
 
-def _read(path: str) -> dict | None:
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def summary(results: str) -> dict:
     """Every measured number of the run, by variant; missing items are None."""
-    out = {'floor': _read(os.path.join(results, 'kid_floor.json')), 'variants': {}}
+    out = {'floor': read_json(os.path.join(results, 'kid_floor.json')), 'variants': {}}
     for variant in VARIANTS:
         out['variants'][variant] = {
-            'bound': _read(os.path.join(results, f'bound_{variant}.json')),
-            'kid': {n: _read(os.path.join(results, f'kid_{variant}_{n}.json')) for n in STEPS},
+            'bound': read_json(os.path.join(results, f'bound_{variant}.json')),
+            'kid': {n: read_json(os.path.join(results, f'kid_{variant}_{n}.json')) for n in STEPS},
         }
     return out
 
@@ -57,40 +47,28 @@ def table(s: dict) -> str:
     return '\n'.join(rows) + '\n'
 
 
-def plot(s: dict, path: str) -> None:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+def plot(s: dict, ax: plt.Axes) -> None:
+    """KID against the strided steps, one line per variant, its bound in the legend."""
     for variant, name in VARIANTS.items():
         v = s['variants'][variant]
         points = [(n, v['kid'][n]) for n in STEPS if v['kid'][n] is not None]
+        bound = '' if v['bound'] is None else f" (bound {v['bound']['bpd']:.3f} bits/dim)"
         if points:
-            left.errorbar([n for n, _ in points], [r['kid'] * 1e3 for _, r in points],
-                          yerr=[r['kid_std'] * 1e3 for _, r in points], marker='o', capsize=3, label=name)
-        if v['bound'] is not None:
-            right.bar(name, v['bound']['bpd'], yerr=v['bound']['bpd_stderr'], capsize=4)
+            ax.errorbar([n for n, _ in points], [r['kid'] * 1e3 for _, r in points],
+                        yerr=[r['kid_std'] * 1e3 for _, r in points], marker='o', capsize=3, label=name + bound)
     if s['floor'] is not None:
-        left.axhline(s['floor']['kid'] * 1e3, color='gray', ls='--', label='floor (test images)')
-    left.set_xlabel('strided sampling steps')
-    left.set_ylabel('KID x 1e3 (lower is better)')
-    left.set_xticks(STEPS)
-    left.legend(fontsize=8)
-    right.set_ylabel('variational bound, bits/dim')
-    fig.suptitle('MNIST: fixed vs learned reverse variances (improved DDPM)')
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+        ax.axhline(s['floor']['kid'] * 1e3, color='gray', ls='--', label='floor (test images)')
+    ax.set_xlabel('strided sampling steps')
+    ax.set_ylabel('KID x 1e3 (lower is better)')
+    ax.set_xticks(STEPS)
+    ax.legend(fontsize=7)
 
 
 def main(root: str) -> None:
     results = os.path.join(root, 'results')
     s = summary(results)
-    with open(os.path.join(results, 'summary.json'), 'w') as f:
-        json.dump(s, f, indent=2)
-    with open(os.path.join(results, 'table.md'), 'w') as f:
-        f.write(table(s))
-    plot(s, os.path.join(results, 'iddpm_mnist.png'))
-    print(table(s))
+    write_results(results, s, table(s), plot, 'MNIST: fixed vs learned reverse variances', 'iddpm_mnist.png')
 
 
 if __name__ == '__main__':
-    if len(sys.argv) != 2:
-        sys.exit('usage: python -m scripts.iddpm_table ROOT')
-    main(sys.argv[1])
+    run(main, 'python -m scripts.iddpm_table ROOT')

@@ -1,8 +1,8 @@
 """A two-stage cascade on MNIST (Ho et al. 2022) at a CPU budget: 14x14 digits, then 14 -> 28 super-resolution.
 
 Variants:
-- base: configs/ldm/mnist_cfg.py's UNet without labels on the digits resized to 14x14 (levels 14/7, attention at
-  7x7), sampled with 100 strided ancestral steps;
+- base: configs/ldm/mnist_kid.py (mnist_cfg.py's UNet without labels) on the digits resized to 14x14 (levels
+  14/7, attention at 7x7), sampled with 100 strided ancestral steps;
 - stage: the same UNet at 28x28 conditioned on the image averaged down to 14x14 and upsampled, with Gaussian
   conditioning augmentation at levels 0..250 of its linear schedule;
 - stage_noaug: the same stage without augmentation (cascade.max_level = 0).
@@ -12,7 +12,7 @@ Run: scripts/cascade_mnist.sh (trains the three, sweeps the sampling level and t
 
 import ml_collections
 
-from configs.ldm import mnist_cfg
+from configs.ldm import mnist_kid
 
 VARIANTS = ('base', 'stage', 'stage_noaug')
 
@@ -20,20 +20,7 @@ VARIANTS = ('base', 'stage', 'stage_noaug')
 def get_config(variant: str = 'stage') -> ml_collections.ConfigDict:
     if variant not in VARIANTS:
         raise ValueError(f'unknown variant {variant!r}; choose one of {", ".join(VARIANTS)}')
-    config = mnist_cfg.get_config()
-    config.model.num_classes = 0
-    config.diffusion.label_dropout = 0.0
-    config.training.num_steps = 2000
-    config.training.checkpoint_every = 250
-    config.sampling.method = 'ddpm_strided'
-    config.sampling.num_steps = 100
-    config.sampling.guidance_scale = 1.0
-    config.sampling.num_samples = 64
-    config.sampling.batch_size = 250
-    config.eval.num_samples = 500
-    config.eval.batch_size = 250
-    config.eval.metrics = 'kid'
-    config.eval.kid_subset_size = 250
+    config = mnist_kid.get_config()
     if variant == 'base':
         config.data.image_size = 14
         config.model.channel_mult = (1, 2)

@@ -1,7 +1,7 @@
 """Improved DDPM's comparison on MNIST (Nichol & Dhariwal 2021) at a CPU budget: fixed against learned variances.
 
-Two variants of one unconditional network (configs/ldm/mnist_cfg.py's UNet without the label embedding, 32
-channels at 28/14/7, attention at 7x7) and one cosine schedule (the paper's, T = 1000):
+Two variants of one unconditional network (configs/ldm/mnist_kid.py: mnist_cfg.py's UNet without the label
+embedding, 32 channels at 28/14/7, attention at 7x7) and one cosine schedule (the paper's, T = 1000):
 - fixed: L_simple with the fixed variance beta~_t (DDPM's 'fixed_small');
 - learned: twice the output channels, 'learned_range' variances trained with the hybrid loss (lambda = 0.001).
 Sampled by improved DDPM's strided sampling (sampling.method='ddpm_strided', num_steps 50 or 100).
@@ -11,7 +11,7 @@ Run: scripts/iddpm_mnist.sh (both variants at equal steps, the bound in bits/dim
 
 import ml_collections
 
-from configs.ldm import mnist_cfg
+from configs.ldm import mnist_kid
 
 VARIANTS = ('fixed', 'learned')
 
@@ -19,22 +19,8 @@ VARIANTS = ('fixed', 'learned')
 def get_config(variant: str = 'learned') -> ml_collections.ConfigDict:
     if variant not in VARIANTS:
         raise ValueError(f'unknown variant {variant!r}; choose one of {", ".join(VARIANTS)}')
-    config = mnist_cfg.get_config()
-    config.model.num_classes = 0
-    config.diffusion.label_dropout = 0.0
+    config = mnist_kid.get_config()
     config.diffusion.schedule = 'cosine'
     config.diffusion.variance = 'learned_range' if variant == 'learned' else 'fixed_small'
-    config.training.num_steps = 2000
-    config.training.checkpoint_every = 250
-
-    config.sampling.method = 'ddpm_strided'
-    config.sampling.num_steps = 100
-    config.sampling.guidance_scale = 1.0
-    config.sampling.num_samples = 64
-    config.sampling.batch_size = 250
     config.likelihood.batch_size = 50
-    config.eval.num_samples = 500
-    config.eval.batch_size = 250
-    config.eval.metrics = 'kid'
-    config.eval.kid_subset_size = 250
     return config
