@@ -106,7 +106,8 @@ def dpm_solver_pp(x0_fn: X0Fn, x: jax.Array, ts: jax.Array, alphas: jax.Array, s
     O(h^2) from its first step (as in Lu et al.'s multistep solvers; its later steps are third order).
     With `lower_order_final` the last step is first order and the one before at most second (diffusers'
     default below 15 steps; it keeps few-step runs stable). Order 1 is DPM-Solver++(1), the same map as DDIM
-    with eta = 0. A final sigma of 0 (lambda = inf) returns the data prediction.
+    with eta = 0. A final sigma of 0 (lambda = inf) returns the data prediction; a first alpha of 0 (lambda =
+    -inf, the rectified flow's t = 1) makes the first step x_next = sigma_next x + alpha_next m_0.
     """
     if order not in (1, 2, 3):
         raise ValueError(f'order={order} is not 1, 2 or 3 (DPM-Solver++(1), (2M) or (3M))')
@@ -125,7 +126,7 @@ def dpm_solver_pp(x0_fn: X0Fn, x: jax.Array, ts: jax.Array, alphas: jax.Array, s
         lam = (lambdas[i + 1], lambdas[i], lambdas[jnp.maximum(i - 1, 0)], lambdas[jnp.maximum(i - 2, 0)])
         step = dpm_solver_pp_step(x, (m0, m1, m2), lam, _at(alphas, i + 1, x), _at(sigmas, i + 1, x),
                                   _at(sigmas, i, x), k)
-        return jnp.where(jnp.isfinite(lam[0] - lam[1]), step, m0), m0, m1
+        return jnp.where(jnp.isfinite(lam[0]), step, m0), m0, m1
 
     zeros = jnp.zeros_like(x)
     return jax.lax.fori_loop(0, steps, body, (x, zeros, zeros))[0]

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from sde_jax.importance import has_closed_form, importance_times
-from sde_jax.sde import SDE, ScoreFn, batch_broadcast
+from sde_jax.sde import SDE, RectifiedFlow, ScoreFn, batch_broadcast
 
 
 def _sum(x: jax.Array) -> jax.Array:
@@ -51,6 +51,8 @@ def variational_bound(sde: SDE, score_fn: ScoreFn, x: jax.Array, rng: jax.Array,
                       num_times: int = 1) -> dict[str, jax.Array]:
     """The bound on -log p(x) in nats per example of model-space data x (B, ...), and its three terms:
     {'bound', 'prior', 'diffusion', 'reconstruction'}, each (B,) (module docstring)."""
+    if isinstance(sde, RectifiedFlow):
+        raise ValueError('the bound is the reverse SDE\'s; the rectified flow is run only through its ODE')
     batch = x.shape[0]
     t_rng, z_rng, rec_rng = jax.random.split(rng, 3)
     t, w = time_draws(sde, t_rng, (num_times, batch), eps)

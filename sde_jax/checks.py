@@ -7,12 +7,14 @@ e.g. the sampler's after training.
 
 import ml_collections
 
+from gen_runtime.errors import ConfigError
 from gen_runtime.sample_quality.evaluate import check_eval_settings
 from gen_runtime.trainer import check_builds, check_train_settings
 from sde_jax.experiment import Experiment, initialiser, make_experiment
 from sde_jax.generation import ConstrainedSampler, check_sampling
 from sde_jax.likelihood_eval import check_likelihood_settings
 from sde_jax.losses import check_loss_config
+from sde_jax.sde import RectifiedFlow
 
 
 def check_model(config: ml_collections.ConfigDict) -> Experiment:
@@ -35,8 +37,11 @@ def check_sample(config: ml_collections.ConfigDict) -> None:
 
 
 def check_likelihood(config: ml_collections.ConfigDict) -> None:
-    check_model(config)
+    exp = check_model(config)
     check_likelihood_settings(config.likelihood)
+    if isinstance(exp.sde, RectifiedFlow) and config.likelihood.bound_times:
+        raise ConfigError("likelihood.bound_times bounds the reverse SDE's likelihood; the rectified flow has only its "
+                          "ODE (whose bits/dim --mode likelihood computes): set likelihood.bound_times=0")
 
 
 def check_eval(config: ml_collections.ConfigDict) -> None:

@@ -3,14 +3,15 @@
 Input: every network is conditioned on a scalar noise label per example, `time_input(sde, t)`:
   - VE SDE: log sigma(t), the log of the geometric noise scale sigma_min (sigma_max/sigma_min)^t
     (NCSN++ embeds it with Gaussian Fourier features);
-  - VP and sub-VP SDEs: 999 t, DDPM's timestep index for N = 1000 (DDPM++ embeds it with
-    sinusoidal positional features).
+  - VP and sub-VP SDEs and the rectified flow: 999 t, DDPM's timestep index for N = 1000 (DDPM++ embeds it
+    with sinusoidal positional features).
 A model trained with a discrete loss (SMLD/DDPM) sees t rounded to its grid i / (N - 1).
 
 Output: a network predicts the noise eps of x_t = mean_coef(t) x_0 + std(t) eps; the score is
 s(x, t) = -net(x, label) / std(t) (`score_from_output`), i.e. the network's output is divided by the
 marginal std, as in Song's tutorial and the VP models of the paper. For discretely trained models
-std is that of the discrete noise level (`SDE.discrete_noise`).
+std is that of the discrete noise level (`SDE.discrete_noise`). The rectified flow's network predicts its
+velocity v = eps - x_0 instead (sde_jax.sde.VelocityScore converts it).
 """
 
 import jax

@@ -12,7 +12,7 @@ from gen_runtime.data import Dataset, TrainBatches, image_preprocessor, load_dat
 from gen_runtime.errors import ConfigError, DataError
 from gen_runtime.train_state import TrainState
 from gen_runtime.trainer import Initialiser, TrainTask
-from sde_jax.losses import make_loss_fn
+from sde_jax.losses import DISCRETE_LOSSES, make_loss_fn
 from sde_jax.models import get_model
 from sde_jax.score_model import score_fn
 from sde_jax.sde import SDE, ScoreFn, get_sde
@@ -25,7 +25,7 @@ class Experiment:
     config: ml_collections.ConfigDict
     sde: SDE
     model: nn.Module
-    continuous: bool  # trained with the continuous loss ('dsm') rather than a discrete one
+    continuous: bool  # trained with a continuous-time loss ('dsm', 'flow_matching') rather than a discrete one
     image_shape: tuple[int, int, int]  # (H, W, C) of the model's inputs
     centered: bool  # model space is [-1, 1] (True) or [0, 1]
 
@@ -56,7 +56,7 @@ def make_experiment(config: ml_collections.ConfigDict) -> Experiment:
     if config.data.num_channels not in (1, 3):
         raise ConfigError(f'data.num_channels={config.data.num_channels} must be 1 or 3')
     return Experiment(config=config, sde=get_sde(config.sde), model=get_model(config),
-                      continuous=config.loss.type == 'dsm',
+                      continuous=config.loss.type not in DISCRETE_LOSSES,
                       image_shape=(size, size, config.data.num_channels), centered=config.data.centered)
 
 

@@ -18,7 +18,7 @@ from sde_jax import controllable
 from sde_jax.experiment import Experiment
 from sde_jax.ode import ode_sample
 from sde_jax.sampling import Step, few_step_sample, get_corrector, get_predictor, pc_sample
-from sde_jax.sde import SDE
+from sde_jax.sde import SDE, RectifiedFlow, shift_times
 
 
 def batch_parallel_jit(fn: Callable[[PyTree, jax.Array, jax.Array], jax.Array]) -> Callable:
@@ -39,12 +39,18 @@ def num_sampling_steps(exp: Experiment) -> int:
 
 
 def few_step_times(exp: Experiment) -> np.ndarray:
-    """The num_steps + 1 times (T down to sampling.eps) a few-step solver steps through."""
+    """The num_steps + 1 times (T down to sampling.eps) a few-step solver steps through (the rectified flow's:
+    uniform, then shifted by sampling.shift)."""
     sampling, sde = exp.config.sampling, exp.sde
     steps = num_sampling_steps(exp)
     if sampling.method == 'dpm_solver_pp' and steps < sampling.order:
         raise ConfigError(f'sampling.num_steps={steps} is too few for the order-{sampling.order} multistep '
                           f'DPM-Solver++; use at least {sampling.order} or a lower sampling.order')
+    if isinstance(sde, RectifiedFlow):
+        if sampling.spacing not in ('auto', 'uniform'):
+            raise ConfigError(f"sampling.spacing={sampling.spacing!r} needs finite log-SNRs; the rectified flow's is "
+                              "-inf at t = 1: its few-step times are 'uniform' (or 'auto'), then sampling.shift")
+        return shift_times(np.linspace(sde.T, sampling.eps, steps + 1), sampling.shift)
     spacing = PAPER_SPACING[sampling.method] if sampling.spacing == 'auto' else sampling.spacing
 
     def coefs(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,6 +68,10 @@ def check_sampling(exp: Experiment) -> None:
 def pc_steps(exp: Experiment) -> tuple[Step, Step]:
     """The predictor and corrector `exp.config.sampling` names, checked against the SDE."""
     sampling = exp.config.sampling
+    if isinstance(exp.sde, RectifiedFlow):
+        raise ConfigError("sde.type='rectified_flow' is sampled through its probability-flow ODE, not by the PC "
+                          "samplers (its reverse SDE is singular at t = 1): use sampling.method 'ode', 'ddim' (Euler), "
+                          "'dpm_solver_pp' or 'heun'")
     with config_terms('sampling', sampling):
         predictor = get_predictor(sampling.predictor)
         corrector = get_corrector(sampling.corrector, sampling.snr, sampling.n_steps_each)
@@ -79,6 +89,11 @@ class Sampler:
         parallel.check_batch_size(batch_size, 'sampling.batch_size')
         if sampling.method not in METHODS:
             raise ConfigError(f'sampling.method={sampling.method!r} is not one of {", ".join(METHODS)}')
+        flow_steps = isinstance(exp.sde, RectifiedFlow) and sampling.method in few_step.METHODS
+        if sampling.shift != 1.0 and not flow_steps:
+            raise ConfigError(f"sampling.shift={sampling.shift} shifts the few-step times of "
+                              f"sde.type='rectified_flow'; with sde.type={exp.config.sde.type!r} and "
+                              f"sampling.method={sampling.method!r} leave it 1")
         self.exp = exp
         self.shape = (batch_size, *exp.image_shape)
         self._last_nfe: int | None = None

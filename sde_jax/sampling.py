@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gen_runtime import few_step
-from sde_jax.sde import SDE, ScoreFn, batch_broadcast
+from sde_jax.sde import SDE, RectifiedFlow, ScoreFn, batch_broadcast
 
 Step = Callable[[SDE, ScoreFn, jax.Array, jax.Array, float, jax.Array], tuple[jax.Array, jax.Array]]
 Constraint = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
@@ -102,9 +102,8 @@ def get_corrector(name: str, snr: float, n_steps: int) -> Step:
 
 
 def denoise(sde: SDE, score_fn: ScoreFn, x: jax.Array, t: jax.Array) -> jax.Array:
-    """Tweedie's formula: E[x_0 | x_t] = (x + std(t)^2 s(x, t)) / mean_coef(t)."""
-    coef, std = sde.marginal_coefs(t)
-    return (x + batch_broadcast(std**2, x) * score_fn(x, t)) / batch_broadcast(coef, x)
+    """E[x_0 | x_t]: Tweedie's formula (x + std(t)^2 s(x, t)) / mean_coef(t), or the rectified flow's x - t v."""
+    return sde.denoise(score_fn, x, t)
 
 
 def pc_sample(sde: SDE, score_fn: ScoreFn, shape: tuple[int, ...], rng: jax.Array, *,
@@ -144,12 +143,17 @@ def few_step_sample(sde: SDE, score: ScoreFn, shape: tuple[int, ...], rng: jax.A
     ('ddim', 'dpm_solver_pp', 'heun') through `times` (decreasing, from T).
 
     The score's data prediction is Tweedie's x0 = (x + sigma_t^2 s(x, t)) / alpha_t for the SDE's kernel
-    x_t = alpha_t x0 + sigma_t eps (VE: alpha = 1; VP and sub-VP: their marginal coefficients). With
+    x_t = alpha_t x0 + sigma_t eps (VE: alpha = 1; VP and sub-VP: their marginal coefficients; the rectified
+    flow: x - t v with alpha = 1 - t, sigma = t, so DDIM is Euler's method on dx/dt = v). With
     `denoise_last` the result is that x0 at the last time (one more score evaluation).
     """
     prior_rng, step_rng = jax.random.split(rng)
     ts = jnp.asarray(times, jnp.float32)
     alphas, sigmas = sde.marginal_coefs(ts)
+    if method == 'heun' and isinstance(sde, RectifiedFlow):
+        # EDM's variables x / alpha_t are infinite at the flow's t = 1; with alpha = 1 and sigma = t the Heun
+        # sampler steps dx/dt = (x - x0) / t = v itself (Heun's method on the flow, as diffusers' FlowMatchHeun).
+        alphas = jnp.ones_like(ts)
 
     def x0_fn(x: jax.Array, t: jax.Array) -> jax.Array:
         return denoise(sde, score, x, t)

@@ -7,6 +7,9 @@ VP, eqs. 8-10 and Appendix B), and `reverse(score_fn, probability_flow)`, the re
 (eq. 6) or the probability-flow ODE (eq. 13). Parameters are pytree leaves, so an SDE can be
 passed through `jax.jit`; the number of discretisation steps N is static.
 
+`RectifiedFlow` is the fourth process, flow matching's interpolant x_t = (1 - t) x_0 + t eps, run only
+through its probability-flow ODE, the velocity its network predicts (`VelocityScore`).
+
 The VE marginal is the exact one of dx = sqrt(d[sigma^2(t)]/dt) dw started at the data:
 std(t)^2 = sigma(t)^2 - sigma_min^2 with sigma(t) = sigma_min (sigma_max/sigma_min)^t. (The original
 code uses sigma(t) itself, which describes data already blurred by sigma_min.) With
@@ -82,6 +85,11 @@ class SDE(flax.struct.PyTreeNode):
         """(mean_coef, std) of noise level i = 0..N-1 of the discrete model (SMLD / DDPM losses)."""
         raise ValueError(f'{type(self).__name__} has no discrete noise levels; the discrete models are SMLD '
                          '(the VE SDE) and DDPM (the VP SDE)')
+
+    def denoise(self, score_fn: ScoreFn, x: jax.Array, t: jax.Array) -> jax.Array:
+        """Tweedie's formula: E[x_0 | x_t] = (x + std(t)^2 s(x, t)) / mean_coef(t)."""
+        coef, std = self.marginal_coefs(t)
+        return (x + batch_broadcast(std**2, x) * score_fn(x, t)) / batch_broadcast(coef, x)
 
     def ancestral_step(self, x: jax.Array, score: jax.Array, t: jax.Array, dt: float,
                        z: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -238,6 +246,71 @@ class SubVPSDE(LinearBetaSDE):
         return jnp.exp(-0.5 * b), -jnp.expm1(-b)
 
 
+class VelocityScore:
+    """A velocity field v(x, t) of the rectified flow, seen as its score.
+
+    With x_t = (1 - t) x_0 + t eps and v = E[eps - x_0 | x_t]: E[x_0 | x_t] = x - t v, E[eps | x_t] = x + (1 - t) v,
+    and the score is s(x, t) = -E[eps | x_t] / t (t > 0). The process's ODE and denoiser read `velocity` itself,
+    which stays finite at t = 1 where the score's conversions divide by 1 - t.
+    """
+
+    def __init__(self, velocity: Callable[[jax.Array, jax.Array], jax.Array]) -> None:
+        self.velocity = velocity
+
+    def __call__(self, x: jax.Array, t: jax.Array) -> jax.Array:
+        eps = x + batch_broadcast(1.0 - t, x) * self.velocity(x, t)
+        return -eps / batch_broadcast(t, x)
+
+
+class FlowODE:
+    """The rectified flow's probability-flow ODE dx/dt = v(x, t), in ReverseSDE's interface (no diffusion)."""
+
+    def __init__(self, velocity: Callable[[jax.Array, jax.Array], jax.Array]) -> None:
+        self.velocity = velocity
+        self.probability_flow = True
+
+    def sde(self, x: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return self.velocity(x, t), jnp.zeros(x.shape[:1], x.dtype)
+
+
+class RectifiedFlow(SDE):
+    """Flow matching / rectified flow (Lipman et al. 2023; Liu, Gong & Liu 2023): x_t = (1 - t) x_0 + t eps.
+
+    Its kernel N((1 - t) x_0, t^2 I) is that of dx = -x / (1 - t) dt + sqrt(2 t / (1 - t)) dw, whose drift is
+    singular at t = 1; its probability-flow ODE (eq. 13) is the flow itself, dx/dt = v(x, t) = E[eps - x_0 | x_t],
+    finite everywhere. So the process is sampled and scored only through that ODE, from its exact prior N(0, I)
+    at T = 1, with the velocity a `VelocityScore` carries; the reverse SDE and PC samplers do not apply.
+    """
+
+    def sde(self, x: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return -x / batch_broadcast(1.0 - t, x), jnp.sqrt(2.0 * t / (1.0 - t))
+
+    def marginal_coefs(self, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return 1.0 - t, t
+
+    def reverse(self, score_fn: ScoreFn, probability_flow: bool = False) -> FlowODE:
+        """The probability-flow ODE dx/dt = v; the reverse SDE is not offered (its drift is singular at T)."""
+        if not probability_flow:
+            raise ValueError('the rectified flow is sampled through its probability-flow ODE; its reverse SDE is '
+                             'singular at t = 1')
+        if not isinstance(score_fn, VelocityScore):
+            raise ValueError('the rectified flow\'s ODE is its velocity: pass a VelocityScore')
+        return FlowODE(score_fn.velocity)
+
+    def denoise(self, score_fn: ScoreFn, x: jax.Array, t: jax.Array) -> jax.Array:
+        """E[x_0 | x_t] = x - t v(x, t)."""
+        if not isinstance(score_fn, VelocityScore):
+            raise ValueError('the rectified flow denoises with its velocity: pass a VelocityScore')
+        return x - batch_broadcast(t, x) * score_fn.velocity(x, t)
+
+
+def shift_times(t: np.ndarray, shift: float) -> np.ndarray:
+    """t' = s t / (1 + (s - 1) t): the time shift of Esser et al. 2024 (SD3, eq. 23) and diffusers' `shift` of
+    FlowMatchEulerDiscreteScheduler; s > 1 spends more steps at high noise, s = 1 is the identity."""
+    t = np.asarray(t, np.float64)
+    return shift * t / (1.0 + (shift - 1.0) * t)
+
+
 def tutorial_ve_sigmas(sigma: float) -> tuple[float, float]:
     """(sigma_min, sigma_max) making VESDE the tutorial's dx = sigma^t dw.
 
@@ -268,4 +341,6 @@ def get_sde(sde_config: ml_collections.ConfigDict) -> SDE:
                               'must satisfy 0 < beta_min < beta_max')
         cls = VPSDE if kind == 'vpsde' else SubVPSDE
         return cls(beta_min=sde_config.beta_min, beta_max=sde_config.beta_max, N=sde_config.num_scales)
-    raise ConfigError(f"sde.type={kind!r} is not one of 'vesde', 'vpsde', 'subvpsde'")
+    if kind == 'rectified_flow':
+        return RectifiedFlow(N=sde_config.num_scales)
+    raise ConfigError(f"sde.type={kind!r} is not one of 'vesde', 'vpsde', 'subvpsde', 'rectified_flow'")

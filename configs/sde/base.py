@@ -33,7 +33,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.centered = False
 
     config.sde = sde = ml_collections.ConfigDict()
-    # 'vesde' (variance exploding), 'vpsde' (variance preserving) or 'subvpsde' (Song et al. 2021).
+    # 'vesde' (variance exploding), 'vpsde' (variance preserving) or 'subvpsde' (Song et al. 2021), or
+    # 'rectified_flow', flow matching's x_t = (1 - t) x_0 + t eps (trained with loss.type='flow_matching', sampled
+    # through its ODE: sampling.method 'ode', 'ddim' (Euler), 'dpm_solver_pp' or 'heun').
     sde.type = 'vpsde'
     # VE noise scales: sigma(t) = sigma_min (sigma_max / sigma_min)^t.
     sde.sigma_min = 0.01
@@ -48,7 +50,8 @@ def get_config() -> ml_collections.ConfigDict:
     sde.num_scales = 1000
 
     config.loss = loss = ml_collections.ConfigDict()
-    # 'dsm' (continuous denoising score matching), 'smld' (discrete, VE) or 'ddpm' (discrete, VP).
+    # 'dsm' (continuous denoising score matching), 'smld' (discrete, VE), 'ddpm' (discrete, VP) or
+    # 'flow_matching' (the velocity loss of sde.type='rectified_flow').
     loss.type = 'dsm'
     # Weighting lambda(t) of 'dsm': 'sigma2' (std(t)^2) or 'likelihood' (g(t)^2).
     loss.weighting = 'sigma2'
@@ -60,6 +63,11 @@ def get_config() -> ml_collections.ConfigDict:
     loss.reduce_mean = False
     # Smallest training time: t ~ U(eps, 1).
     loss.eps = 1e-5
+    # flow_matching: training times 'uniform' on (0, 1) or 'logit_normal', t = sigmoid(logit_mean + logit_std n)
+    # with n ~ N(0, 1) (Esser et al. 2024).
+    loss.time_sampling = 'uniform'
+    loss.logit_mean = 0.0
+    loss.logit_std = 1.0
 
     config.model = model = ml_collections.ConfigDict()
     # 'tutorial_unet' (Song's tutorial U-Net), 'ncsnpp' (NCSN++ / DDPM++, see the flags below).
@@ -114,6 +122,9 @@ def get_config() -> ml_collections.ConfigDict:
     # DPM-Solver++'s order (1, 2 or 3; at most num_steps).
     sampling.spacing = 'auto'
     sampling.rho = 7.0
+    # Few-step solvers of the rectified flow: the shift s of their uniform times, t -> s t / (1 + (s - 1) t)
+    # (diffusers' `shift`; s > 1 spends more steps at high noise; 1: none).
+    sampling.shift = 1.0
     sampling.eta = 0.0
     sampling.order = 2
     # Smallest sampling time (the paper: 1e-3 for VP / sub-VP, 1e-5 for VE).
@@ -160,18 +171,21 @@ def get_config() -> ml_collections.ConfigDict:
 # The domain of every field above (gen_runtime/domains.py), checked for every mode before any work.
 DOMAINS = {
     'data.centered': BOOL,
-    'sde.type': OneOf('vesde', 'vpsde', 'subvpsde'),
+    'sde.type': OneOf('vesde', 'vpsde', 'subvpsde', 'rectified_flow'),
     'sde.sigma_min': POSITIVE,
     'sde.sigma_max': POSITIVE,
     'sde.ve_marginal_std': OneOf('exact', 'sigma'),
     'sde.beta_min': NON_NEGATIVE,
     'sde.beta_max': POSITIVE,
     'sde.num_scales': Int(2),
-    'loss.type': OneOf('dsm', 'smld', 'ddpm'),
+    'loss.type': OneOf('dsm', 'smld', 'ddpm', 'flow_matching'),
     'loss.weighting': OneOf('sigma2', 'likelihood'),
     'loss.importance_sampling': BOOL,
     'loss.reduce_mean': BOOL,
     'loss.eps': UNIT_OPEN,
+    'loss.time_sampling': OneOf('uniform', 'logit_normal'),
+    'loss.logit_mean': ANY_REAL,
+    'loss.logit_std': POSITIVE,
     'model.name': OneOf('tutorial_unet', 'ncsnpp'),
     'model.channels': TupleOf(POSITIVE_INT, min_len=2),  # the tutorial U-Net has at least two levels
     'model.embed_dim': Int(2),
@@ -200,6 +214,7 @@ DOMAINS = {
     'sampling.num_steps': COUNT,
     'sampling.spacing': OneOf('auto', 'uniform', 'logsnr', 'karras'),
     'sampling.rho': POSITIVE,
+    'sampling.shift': POSITIVE,
     'sampling.eta': UNIT_CLOSED,
     'sampling.order': Int(1, 3),
     'sampling.eps': UNIT_OPEN,

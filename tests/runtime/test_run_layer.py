@@ -100,6 +100,7 @@ SDE, LDM, ZSL = 'configs/quickstart.py', 'configs/ldm/tiny.py', 'configs/zsl/syn
 SMALL = {SDE: ['--config.training.num_steps=4', '--config.training.batch_size=16', '--config.training.log_every=4',
                '--config.sampling.num_steps=4', '--config.sampling.num_samples=8', '--config.sampling.batch_size=8',
                '--config.model.channels=(8, 16, 16)', '--config.model.embed_dim=16']}
+FLOW = ['--config.sde.type=rectified_flow', '--config.loss.type=flow_matching']
 NO_GET_CONFIG = r'the config file .*no_get_config.py defines no get_config'
 
 # case: (config file, extra flags ({tmp} is the test's folder; --workdir defaults to {tmp}/run), expected message)
@@ -135,6 +136,24 @@ BAD_INPUTS = {
         'the likelihood weight is constant and uniform t is already exact'),
     'negative bound draws': (SDE, ['--mode=likelihood', '--config.likelihood.bound_times=-1'],
                              'likelihood.bound_times=-1 is not an integer >= 0'),
+    'flow trained by score matching': (SDE, ['--config.sde.type=rectified_flow'],
+                                       "loss.type='flow_matching' trains sde.type='rectified_flow'"),
+    'flow matching of an SDE': (SDE, ['--config.loss.type=flow_matching'],
+                                "loss.type='flow_matching' trains sde.type='rectified_flow'"),
+    'flow times for score matching': (SDE, ['--config.loss.time_sampling=logit_normal'],
+                                      "loss.time_sampling='logit_normal' draws the times of loss.type='flow_matching'"),
+    'unknown flow times': (SDE, ['--config.loss.time_sampling=beta'], "loss.time_sampling='beta' is not one of"),
+    'zero logit spread': (SDE, ['--config.loss.logit_std=0.0'], 'loss.logit_std=0.0 is not'),
+    'flow by PC': (SDE, FLOW, "sde.type='rectified_flow' is sampled through its probability-flow ODE, not by the PC"),
+    'flow inpainting': (SDE, FLOW + ['--mode=inpaint'], 'is sampled through its probability-flow ODE, not by the PC'),
+    'flow by log-SNR steps': (SDE, FLOW + ['--config.sampling.method=heun', '--config.sampling.spacing=logsnr'],
+                              "sampling.spacing='logsnr' needs finite log-SNRs"),
+    'shift of an SDE': (SDE, ['--config.sampling.method=ddim', '--config.sampling.shift=3.0'],
+                        "sampling.shift=3.0 shifts the few-step times of sde.type='rectified_flow'"),
+    'shift of the adaptive ODE': (SDE, FLOW + ['--config.sampling.method=ode', '--config.sampling.shift=3.0'],
+                                  "sde.type='rectified_flow' and sampling.method='ode' leave it 1"),
+    'zero shift': (SDE, ['--config.sampling.shift=0.0'], 'sampling.shift=0.0 is not'),
+    'bound of the flow': (SDE, FLOW + ['--mode=likelihood'], 'set likelihood.bound_times=0'),
     'no image size': (SDE, ['--config.data.image_size=0'], 'sde_jax needs data.image_size'),
     'two channels': (SDE, ['--config.data.num_channels=2'], 'data.num_channels=2 must be 1 or 3'),
     'impossible network': (SDE, ['--config.model.channels=(6, 16, 16)'], 'a network that cannot be built'),

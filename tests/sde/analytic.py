@@ -45,6 +45,17 @@ class DiagonalMixture(flax.struct.PyTreeNode):
         resp = jax.nn.softmax(logp, axis=1)
         return jnp.sum(resp[..., None] * (-diff / variances), axis=1).reshape(x.shape)
 
+    def velocity(self, sde: SDE, x: jax.Array, t: jax.Array) -> jax.Array:
+        """The probability-flow drift as E[d x_t / dt | x_t] = a'(t) E[x_0 | x_t] + std'(t) E[eps | x_t] (B, D), from
+        each component's Gaussian posterior; finite where a(t) = 0 (the rectified flow's velocity at t = 1)."""
+        flat = x.reshape(x.shape[0], -1)
+        logp, diff, variances = self._component_logp(sde, flat, t)
+        resp = jax.nn.softmax(logp, axis=1)[..., None]
+        (a, std), (da, dstd) = jax.jvp(sde.marginal_coefs, (t,), (jnp.ones_like(t),))
+        x0 = jnp.sum(resp * (self.means[None] + a[:, None, None] * self.stds[None] ** 2 * diff / variances), axis=1)
+        eps = jnp.sum(resp * std[:, None, None] * diff / variances, axis=1)
+        return (da[:, None] * x0 + dstd[:, None] * eps).reshape(x.shape)
+
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         k = rng.choice(len(self.weights), size=n, p=self.weights)
         return (self.means[k] + self.stds[k] * rng.standard_normal((n, self.means.shape[1]))).astype(np.float32)
