@@ -5,8 +5,9 @@
 #   likelihood_is  the likelihood weighting with t importance-sampled (p(t) proportional to g^2 / sigma^2),
 # each the tutorial network and VE SDE (exact marginal) for STEPS steps at batch 64, then bits/dim of the first
 # N_TEST test images through the probability-flow ODE (rtol = atol = TOL) with the variational bound beside it
-# (likelihood.json: bpd, bound_bpd; table and plot: python -m scripts.sde_ml_table runs/sde_mnist_ml). Usage: scripts/sde_mnist_ml.sh VARIANT [workdir] (default
+# (likelihood.json: bpd, bound_bpd). Usage: scripts/sde_mnist_ml.sh VARIANT [workdir] (default
 # runs/sde_mnist_ml/VARIANT). About 20 minutes per variant on 2 CPU cores at the defaults; rerunning resumes.
+# The table and plot of the three: python -m scripts.sde_ml_table runs/sde_mnist_ml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VARIANT="${1:?usage: scripts/sde_mnist_ml.sh sigma2|likelihood|likelihood_is [workdir]}"
