@@ -68,7 +68,8 @@ def test_the_loss_weights_the_residual_by_the_normaliser():
 
 
 def test_settings_the_closed_form_does_not_cover_are_refused():
-    loss = ml_collections.ConfigDict({'type': 'dsm', 'weighting': 'sigma2', 'importance_sampling': True})
+    loss = ml_collections.ConfigDict({'type': 'dsm', 'weighting': 'sigma2', 'importance_sampling': True,
+                                   'time_sampling': 'uniform'})
     with pytest.raises(ConfigError, match="set loss.type='dsm' and loss.weighting='likelihood'"):
         check_loss_config(loss, VPSDE())
     loss.weighting = 'likelihood'

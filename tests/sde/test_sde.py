@@ -93,9 +93,9 @@ def test_bad_sde_and_loss_configs_are_clear_errors():
     with pytest.raises(ConfigError, match='0 < sigma_min < sigma_max'):
         get_sde(_cfg(type='vesde', sigma_min=1.0, sigma_max=0.5, num_scales=10))
     with pytest.raises(ConfigError, match="loss.type='smld' is the discrete loss of the VE SDE"):
-        check_loss_config(_cfg(type='smld', weighting='sigma2'), VPSDE())
+        check_loss_config(_cfg(type='smld', weighting='sigma2', time_sampling='uniform'), VPSDE())
     with pytest.raises(ConfigError, match="needs the continuous loss.type='dsm'"):
-        check_loss_config(_cfg(type='ddpm', weighting='likelihood'), VPSDE())
+        check_loss_config(_cfg(type='ddpm', weighting='likelihood', time_sampling='uniform'), VPSDE())
 
 
 def test_losses_of_a_perfect_noise_predictor_are_zero():
