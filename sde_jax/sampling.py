@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gen_runtime import few_step
-from sde_jax.sde import SDE, RectifiedFlow, ScoreFn, batch_broadcast
+from sde_jax.sde import SDE, ScoreFn, batch_broadcast
 
 Step = Callable[[SDE, ScoreFn, jax.Array, jax.Array, float, jax.Array], tuple[jax.Array, jax.Array]]
 Constraint = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
@@ -149,11 +149,7 @@ def few_step_sample(sde: SDE, score: ScoreFn, shape: tuple[int, ...], rng: jax.A
     """
     prior_rng, step_rng = jax.random.split(rng)
     ts = jnp.asarray(times, jnp.float32)
-    alphas, sigmas = sde.marginal_coefs(ts)
-    if method == 'heun' and isinstance(sde, RectifiedFlow):
-        # EDM's variables x / alpha_t are infinite at the flow's t = 1; with alpha = 1 and sigma = t the Heun
-        # sampler steps dx/dt = (x - x0) / t = v itself (Heun's method on the flow, as diffusers' FlowMatchHeun).
-        alphas = jnp.ones_like(ts)
+    alphas, sigmas = sde.heun_coefs(ts) if method == 'heun' else sde.marginal_coefs(ts)
 
     def x0_fn(x: jax.Array, t: jax.Array) -> jax.Array:
         return denoise(sde, score, x, t)

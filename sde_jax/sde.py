@@ -60,6 +60,11 @@ class SDE(flax.struct.PyTreeNode):
         """(mean_coef(t), std(t)) of the perturbation kernel N(mean_coef x0, std^2 I)."""
         raise NotImplementedError
 
+    def heun_coefs(self, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(s(t), sigma(t)) of EDM's Heun sampler (Karras et al. 2022, Alg. 1 in the variables x / s(t)):
+        the kernel's marginal coefficients."""
+        return self.marginal_coefs(t)
+
     def marginal_prob(self, x: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Mean (shape of x) and std (shape (B,)) of p_0t(x(t) | x(0) = x)."""
         coef, std = self.marginal_coefs(t)
@@ -287,6 +292,11 @@ class RectifiedFlow(SDE):
 
     def marginal_coefs(self, t: jax.Array) -> tuple[jax.Array, jax.Array]:
         return 1.0 - t, t
+
+    def heun_coefs(self, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(1, t): EDM's x / s(t) is infinite at the flow's t = 1; with s = 1 and sigma = t the Heun sampler steps
+        dx/dt = (x - x0) / t = v itself (Heun's method on the flow, as diffusers' FlowMatchHeunDiscreteScheduler)."""
+        return jnp.ones_like(t), t
 
     def reverse(self, score_fn: ScoreFn, probability_flow: bool = False) -> FlowODE:
         """The probability-flow ODE dx/dt = v; the reverse SDE is not offered (its drift is singular at T)."""
