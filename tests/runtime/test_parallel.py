@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, run_python
+from tests.conftest import REPO, run_python, xla_flags
 
 TOY = 'tests/runtime/toy_regression.py'
 
@@ -46,7 +46,7 @@ def test_two_processes_train_together_and_agree(tmp_path):
     port = free_port()
     workdir = tmp_path / 'shared_workdir'  # processes of one run share the workdir (checkpoints)
     env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(REPO),
-           'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+           'XLA_FLAGS': xla_flags(1)}
     procs = [subprocess.Popen(
         [sys.executable, TOY, '--workdir', str(workdir), '--out', str(tmp_path / f'p{i}.npz'),
          '--num_steps', str(steps), '--coordinator', f'localhost:{port}', '--num_processes', '2',

@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, run_python
+from tests.conftest import REPO, run_python, xla_flags
 from tests.runtime.test_checkpoint import truncate_checkpoint
 from tests.runtime.test_main import assert_trees_equal, checkpoint_params, quickstart
 
 
 def start(args, devices=1):
-    env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}', 'JAX_PLATFORMS': 'cpu',
+    env = {**os.environ, 'XLA_FLAGS': xla_flags(devices), 'JAX_PLATFORMS': 'cpu',
            'PYTHONPATH': str(REPO)}
     return subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
