@@ -292,9 +292,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
                 done = step + k
                 bar.update(k)
                 finished = done == num_steps
+                # Read once: a signal that lands later in this iteration is seen (and saved) at the next one.
+                stopping = stop.raised
                 do_eval = task.evaluate is not None and (done % task.evaluate_every == 0 or finished)
-                do_log = done % training.log_every == 0 or finished or stop.raised or do_eval
-                do_save = done % training.checkpoint_every == 0 or finished or stop.raised
+                do_log = done % training.log_every == 0 or finished or stopping or do_eval
+                do_save = done % training.checkpoint_every == 0 or finished or stopping
                 if not (do_log or do_save):
                     continue
                 values = _summarise(pending)
@@ -314,7 +316,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: TrainTask) -> P
                 if do_save:
                     ckpt.save(done, state)
                     last_saved = done
-                if stop.raised:
+                if stopping:
                     ckpt.wait()
                     raise Preempted(f'stopped by {stop.name} at step {done}; a checkpoint was saved in '
                                     f'{ckpt.directory}; run the same command to resume')

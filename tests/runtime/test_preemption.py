@@ -1,5 +1,6 @@
 """Preemption through main.py: a SIGKILLed run resumes to identical parameters (also past a truncated
-checkpoint), SIGTERM saves a checkpoint and exits 143."""
+checkpoint), SIGTERM saves a checkpoint and exits 143, and a stop landing at any moment of an iteration is saved
+before it is reported."""
 
 import os
 import signal
@@ -9,6 +10,8 @@ import time
 
 import pytest
 
+from gen_runtime.errors import Preempted
+from gen_runtime.trainer import StopSignal
 from tests.conftest import REPO, run_python, xla_flags
 from tests.runtime.test_checkpoint import truncate_checkpoint
 from tests.runtime.test_main import assert_trees_equal, checkpoint_params, quickstart
@@ -71,3 +74,42 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     assert 'stopped by SIGTERM at step' in stderr and 'run the same command to resume' in stderr
     step = int(stderr.split('stopped by SIGTERM at step ')[1].split(';')[0])
     assert step in saved_steps(tmp_path) and step < 2000
+
+
+class LateStop(StopSignal):
+    """A SIGTERM that lands while an iteration of the training loop is under way: `raised` turns true at its
+    FLIP-th read (every read after a step is a moment the real signal can arrive between)."""
+
+    FLIP = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    @property
+    def raised(self) -> bool:
+        self.reads += 1
+        if self.reads >= self.FLIP:
+            self.name = 'SIGTERM'
+        return bool(self.name)
+
+
+def test_a_stop_that_lands_mid_iteration_is_saved_before_it_is_reported(tmp_path, monkeypatch):
+    """The loop read the stop flag three times per iteration; a signal landing between the read that decides the
+    save and the one that stops reported 'a checkpoint was saved' at a step it had not saved (seen in CI)."""
+    from gen_runtime import trainer
+    from gen_runtime.config import load_config_file
+    from gen_runtime.modes import run_mode
+
+    config = load_config_file('configs/quickstart.py')  # at test_main's TINY sizes
+    config.training.batch_size, config.training.log_every, config.runtime.progress_bar = 16, 2, False
+    config.model.channels, config.model.embed_dim = (8, 16, 16), 16
+    config.training.num_steps, config.training.checkpoint_every = 40, 1000
+    monkeypatch.setattr(trainer, 'StopSignal', LateStop)
+    for flip in range(1, 7):  # every moment of the first two iterations (a log every 2 steps)
+        monkeypatch.setattr(LateStop, 'FLIP', flip)
+        workdir = tmp_path / str(flip)
+        with pytest.raises(Preempted, match='stopped by SIGTERM at step') as stopped:
+            run_mode(config, str(workdir), 'train')
+        step = int(str(stopped.value).split('at step ')[1].split(';')[0])
+        assert step in saved_steps(workdir), (flip, step, saved_steps(workdir))
