@@ -22,11 +22,13 @@ REPO = Path(__file__).resolve().parent.parent
 # session that sets JAX_COMPILATION_CACHE_DIR itself keeps its own.
 XLA_CACHE_ENV = {'JAX_COMPILATION_CACHE_DIR': '', 'JAX_COMPILATION_CACHE_MAX_SIZE': str(8 << 30)}
 _CACHE_KEY = pytest.StashKey[str]()
-# XLA's flags for every test process: LLVM's optimisation of XLA:CPU's generated code at level 0. The tests run
-# tiny networks a few steps, where compiling is most of the time, and level 0 halves it (the cascade's end to end:
-# 71 s -> 42 s). XLA's graph passes (fusion, algebraic simplification) and the library kernels behind
-# convolutions and matmuls are the same at every level, and so is the arithmetic (XLA:CPU compiles without
-# fast-math), so the results are those of a default build; benchmarks are not timed here, only run.
+# XLA's flags for the tests' subprocesses (main.py runs, the notebooks' kernels, the scripts): LLVM's optimisation
+# of XLA:CPU's generated code at level 0. Those runs train tiny networks a few steps, where compiling is most of
+# the time, and level 0 halves it (the cascade's end to end: 71 s -> 42 s). XLA's graph passes and the library
+# kernels behind convolutions and matmuls are the same at every level, but the rounding of the generated code is
+# not (at level 0 tests/sde/test_ode_accuracy's VE error moved from below scipy's to 7.2e-6 against 6.6e-6, and a
+# GAZSL run trained to another accuracy), and long computations run slower. So the tests that compare numbers to
+# tight tolerances, train to a measured bound or compute for long run in the pytest process at the default level.
 XLA_TEST_FLAGS = '--xla_backend_optimization_level=0'
 
 
@@ -36,8 +38,6 @@ def xla_flags(devices: int = 1) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if XLA_TEST_FLAGS not in os.environ.get('XLA_FLAGS', ''):
-        os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {XLA_TEST_FLAGS}".strip()
     if 'JAX_COMPILATION_CACHE_DIR' in os.environ:  # a worker (the controller set it) or the user's own
         return
     config.stash[_CACHE_KEY] = folder = tempfile.mkdtemp(prefix='jaxgen-tests-xla-cache-')

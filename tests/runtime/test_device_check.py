@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from gen_runtime.errors import ConfigError, DataError
+from tests.conftest import xla_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS_WITH_BASELINE = ('latent UNet', 'CIZSL', 'Euler-Maruyama', 'DDPM++')
@@ -71,7 +72,7 @@ def test_device_check_runs_as_the_gpu_image_is(tmp_path):
     assert kit.returncode == 0, kit.stdout + kit.stderr
     out = tmp_path / 'check'
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'VIRTUAL_ENV')}
-    env.update(TINY='1', PYTHON=python, PATH=f"{venv / 'bin'}:{env['PATH']}")
+    env.update(TINY='1', PYTHON=python, PATH=f"{venv / 'bin'}:{env['PATH']}", XLA_FLAGS=xla_flags())
     proc = subprocess.run(['bash', 'scripts/device_check.sh', str(out)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

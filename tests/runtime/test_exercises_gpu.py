@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import xla_flags
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(part: str, out: Path, data_root: Path, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, 'TINY': '1', 'PYTHON': sys.executable, 'DEVICE_KIT': str(tmp_path / 'no_kit'),
-                   'JAXGEN_DATA_ROOT': str(data_root), 'TMPDIR': str(tmp_path), 'RUNS': str(tmp_path / 'runs'), **env}
+    environment = {**os.environ, 'TINY': '1', 'PYTHON': sys.executable, 'XLA_FLAGS': xla_flags(),
+                   'DEVICE_KIT': str(tmp_path / 'no_kit'), 'JAXGEN_DATA_ROOT': str(data_root), 'TMPDIR': str(tmp_path),
+                   'RUNS': str(tmp_path / 'runs'), **env}
     return subprocess.run(['bash', 'scripts/exercises_gpu.sh', part, str(out)], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=1200)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import xla_flags
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / 'docs' / 'tutorials').glob('*.ipynb'))
 
 
@@ -21,6 +23,7 @@ def test_tutorial_runs_in_fast_mode(path, data_root, tmp_path, monkeypatch):
 
     monkeypatch.setenv('JAXGEN_DATA_ROOT', str(data_root))
     monkeypatch.setenv('FAST', '1')
+    monkeypatch.setenv('XLA_FLAGS', xla_flags())
     monkeypatch.setenv('TUTORIAL_WORKDIR', str(tmp_path / 'run'))
     notebook = nbformat.read(path, as_version=4)
     nbclient.NotebookClient(notebook, timeout=900, kernel_name='python3',
