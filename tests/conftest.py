@@ -37,6 +37,12 @@ def xla_flags(devices: int = 1) -> str:
     return f'{XLA_TEST_FLAGS} --xla_force_host_platform_device_count={devices}'
 
 
+def python_env(devices: int = 1) -> dict[str, str]:
+    """The environment of a test's `python` subprocess run from the repo root: this one, on the CPU with
+    `devices` simulated devices and the test flags, the repo importable."""
+    return {**os.environ, 'XLA_FLAGS': xla_flags(devices), 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(REPO)}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if 'JAX_COMPILATION_CACHE_DIR' in os.environ:  # a worker (the controller set it) or the user's own
         return
@@ -74,8 +80,7 @@ def data_root() -> Path:
 def run_python(args: list[str], *, devices: int = 1, env: dict | None = None, timeout: float = 600,
                check: bool = True) -> subprocess.CompletedProcess:
     """Runs `python <args>` from the repo root with `devices` simulated CPU devices."""
-    full_env = {**os.environ, 'XLA_FLAGS': xla_flags(devices),
-                'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(REPO), **(env or {})}
+    full_env = {**python_env(devices), **(env or {})}
     proc = subprocess.run([sys.executable, *args], cwd=REPO, env=full_env, capture_output=True, text=True,
                           timeout=timeout)
     if check and proc.returncode != 0:

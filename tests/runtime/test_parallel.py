@@ -1,6 +1,5 @@
 """Data parallelism: 1 device, 8 simulated devices and 2 processes give the same training run."""
 
-import os
 import socket
 import subprocess
 import sys
@@ -8,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, run_python, xla_flags
+from tests.conftest import REPO, python_env, run_python
 
 TOY = 'tests/runtime/toy_regression.py'
 
@@ -45,8 +44,7 @@ def test_two_processes_train_together_and_agree(tmp_path):
     steps = 4
     port = free_port()
     workdir = tmp_path / 'shared_workdir'  # processes of one run share the workdir (checkpoints)
-    env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(REPO),
-           'XLA_FLAGS': xla_flags(1)}
+    env = python_env(1)
     procs = [subprocess.Popen(
         [sys.executable, TOY, '--workdir', str(workdir), '--out', str(tmp_path / f'p{i}.npz'),
          '--num_steps', str(steps), '--coordinator', f'localhost:{port}', '--num_processes', '2',

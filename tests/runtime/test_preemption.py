@@ -12,15 +12,13 @@ import pytest
 
 from gen_runtime.errors import Preempted
 from gen_runtime.trainer import StopSignal
-from tests.conftest import REPO, run_python, xla_flags
+from tests.conftest import REPO, python_env, run_python
 from tests.runtime.test_checkpoint import truncate_checkpoint
 from tests.runtime.test_main import assert_trees_equal, checkpoint_params, quickstart
 
 
 def start(args, devices=1):
-    env = {**os.environ, 'XLA_FLAGS': xla_flags(devices), 'JAX_PLATFORMS': 'cpu',
-           'PYTHONPATH': str(REPO)}
-    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=python_env(devices), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -39,6 +37,11 @@ def wait_for_checkpoint(proc, workdir, count=1, timeout=300):
 
 def saved_steps(workdir):
     return sorted(int(n) for n in os.listdir(workdir / 'checkpoints') if n.isdigit())
+
+
+def reported_step(message):
+    """The step of 'stopped by SIGTERM at step N; ...'."""
+    return int(message.split('stopped by SIGTERM at step ')[1].split(';')[0])
 
 
 @pytest.mark.slow
@@ -72,7 +75,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143, stderr[-3000:]
     assert 'stopped by SIGTERM at step' in stderr and 'run the same command to resume' in stderr
-    step = int(stderr.split('stopped by SIGTERM at step ')[1].split(';')[0])
+    step = reported_step(stderr)
     assert step in saved_steps(tmp_path) and step < 2000
 
 
@@ -111,5 +114,5 @@ def test_a_stop_that_lands_mid_iteration_is_saved_before_it_is_reported(tmp_path
         workdir = tmp_path / str(flip)
         with pytest.raises(Preempted, match='stopped by SIGTERM at step') as stopped:
             run_mode(config, str(workdir), 'train')
-        step = int(str(stopped.value).split('at step ')[1].split(';')[0])
+        step = reported_step(str(stopped.value))
         assert step in saved_steps(workdir), (flip, step, saved_steps(workdir))

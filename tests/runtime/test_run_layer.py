@@ -21,7 +21,7 @@ from PIL import Image
 from gen_runtime.errors import ConfigError
 from gen_runtime.trainer import StopSignal
 from gen_runtime.workdir_lock import LOCK_FILE, hold_workdir
-from tests.conftest import REPO, run_python, without_xla_cache
+from tests.conftest import REPO, python_env, run_python, without_xla_cache
 from tests.runtime.test_main import one_line_error, quickstart
 
 
@@ -301,9 +301,8 @@ def _messages(stderr):
 
 def test_two_runs_at_once_the_second_is_refused_and_the_first_is_unharmed(tmp_path):
     workdir = tmp_path / 'run'
-    env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(REPO)}
     first = subprocess.Popen([sys.executable, *_quickstart_command(workdir, '--config.training.num_steps=4000')],
-                             cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+                             cwd=REPO, env=python_env(), stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not (workdir / 'metrics.jsonl').exists():  # the first run holds the lock and trains
@@ -328,7 +327,7 @@ def test_disk_full_is_one_line_keeps_the_saved_checkpoint_and_the_same_command_r
     saved = {str(p.relative_to(workdir)): p.read_bytes() for p in (workdir / 'checkpoints').rglob('*') if p.is_file()}
 
     command = _quickstart_command(workdir, '--config.training.num_steps=8')
-    env = without_xla_cache({**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(REPO)})
+    env = without_xla_cache(python_env())
     # Writes past 20 KiB fail with EFBIG, as on a full disk (SIGXFSZ ignored, so the write returns the error).
     limited = ['bash', '-c', 'ulimit -f 20 && trap "" XFSZ && exec "$0" "$@"', sys.executable, *command]
     full = subprocess.run(limited, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
