@@ -29,6 +29,7 @@ from gen_runtime.errors import CheckpointError, ConfigError, NonFiniteError, Pre
 from gen_runtime.metric_writer import MetricWriter
 from gen_runtime.pytree import PyTree
 from gen_runtime.rng import stream
+from gen_runtime.run_once import run_once
 
 log = logging.getLogger(__name__)
 CHECKPOINT_DIR = CHECKPOINTS_FOLDER
@@ -95,7 +96,7 @@ Initialiser = Callable[[jax.Array], PyTree]
 
 def init_state(initialiser: Initialiser, seed: int, mesh: jax.sharding.Mesh) -> PyTree:
     """The initial state `initialiser(key(seed))`, replicated over the mesh."""
-    return jax.jit(initialiser, out_shardings=parallel.replicated(mesh))(jax.random.key(seed))
+    return run_once(initialiser, jax.random.key(seed), out_shardings=parallel.replicated(mesh))
 
 
 def abstract_state(initialiser: Initialiser, seed: int, mesh: jax.sharding.Mesh) -> PyTree:

@@ -28,6 +28,7 @@ from gen_runtime.config import resolve_data_path
 from gen_runtime.errors import ConfigError
 from gen_runtime.import_checks import refuse_mismatches
 from gen_runtime.imported import save_imported_state
+from gen_runtime.run_once import run_once
 from gen_runtime.torch_archive import load_archive
 from gen_runtime.train_state import TrainState
 from gen_runtime.trainer import Initialiser
@@ -189,7 +190,7 @@ def import_autoencoder(config: ml_collections.ConfigDict, workdir: str) -> None:
     else:
         params = convert.vq_from_ldm(sd, shapes, prefix=w.prefix)
     initialiser = autoencoder_initialiser(config, shape)
-    state = jax.jit(initialiser)(jax.random.key(config.seed))  # its discriminator is kept as initialised
+    state = run_once(initialiser, jax.random.key(config.seed))  # its discriminator is kept as initialised
     stats = None
     if config.autoencoder.codebook == 'ema':
         codebook = params['quantizer']['embedding']

@@ -29,6 +29,7 @@ from gen_runtime.config import resolve_data_path
 from gen_runtime.errors import CheckpointError, ConfigError
 from gen_runtime.import_checks import mismatch_message
 from gen_runtime.imported import refuse_existing_checkpoints, save_imported_state
+from gen_runtime.run_once import run_once
 from gen_runtime.state_dicts import dense_kernel, without_prefix
 from gen_runtime.torch_archive import load_archive
 from gen_runtime.train_state import TrainState
@@ -104,7 +105,7 @@ def import_weights(config: ml_collections.ConfigDict, workdir: str) -> None:
     problem = load_problem(run_config, 'final')
     hint = size_hint(saved['state_dict_G'], run_config.model, problem.text_dim)
     init_state = initialiser(make_experiment(run_config, problem))
-    state = jax.jit(init_state)(jax.random.key(run_config.seed))
+    state = run_once(init_state, jax.random.key(run_config.seed))
     generator = dense_layers(saved['state_dict_G'], GENERATOR_LAYERS, state['generator'].params, 'state_dict_G', hint)
     discriminator = dense_layers(saved['state_dict_D'], DISCRIMINATOR_LAYERS, state['discriminator'].params,
                                  'state_dict_D', hint)

@@ -16,6 +16,7 @@ import pytest
 
 from gen_runtime.config import load_config_file
 from gen_runtime.precision import compute_dtype
+from gen_runtime.run_once import run_once
 
 # (config file, overrides at tiny size, the network's builder) for each family's networks.
 SDE_TINY = {'model.nf': 16, 'model.ch_mult': (1, 2), 'model.num_res_blocks': 1, 'model.attn_resolutions': (4,),
@@ -39,13 +40,17 @@ def _config(path, overrides, dtype='float32'):
     return config
 
 
-@jax.jit
 def _jitter(params, rng):
     """Parameters plus noise, so zero-initialised output layers do not hide the rest of the network."""
     leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(rng, len(leaves))
     noisy = [p + 0.05 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys, strict=True)]
     return jax.tree.unflatten(tree, noisy)
+
+
+def _jittered(init, seed=0):
+    """`_jitter` of `init(key(seed))`, both run once (gen_runtime/run_once.py)."""
+    return run_once(_jitter, run_once(init, jax.random.key(seed)), jax.random.key(3))
 
 
 def _network_and_inputs(name, dtype):
@@ -87,7 +92,7 @@ def _relative_error(a, b):
 def test_bf16_network_matches_float32_within_bf16_tolerance(name):
     apply32, init32 = _network_and_inputs(name, 'float32')
     apply16, init16 = _network_and_inputs(name, 'bfloat16')
-    params = _jitter(jax.jit(init32)(jax.random.key(0)), jax.random.key(3))
+    params = _jittered(init32)
     stored = jax.eval_shape(init16, jax.random.key(0))
     assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(stored))  # stored in float32
     outputs = zip(jax.tree.leaves(jax.jit(apply16)(params)), jax.tree.leaves(jax.jit(apply32)(params)), strict=True)
@@ -110,7 +115,7 @@ def test_bf16_train_step_matches_float32():
     results = {}
     for dtype in ('float32', 'bfloat16'):
         exp = _quickstart(dtype)
-        params = jax.jit(exp.init_params)(jax.random.key(0))
+        params = run_once(exp.init_params, jax.random.key(0))
         x = jax.random.uniform(jax.random.key(1), (32, 8, 8, 1))
         loss_fn = make_loss_fn(exp.config.loss, exp.model, exp.sde)
         results[dtype] = jax.jit(jax.value_and_grad(loss_fn))(params, exp.to_model_space(x), jax.random.key(2))
@@ -129,7 +134,7 @@ def test_bf16_sampler_matches_float32():
     samples = {}
     for dtype in ('float32', 'bfloat16'):
         exp = _quickstart(dtype, **{'sampling.method': 'dpm_solver_pp', 'sampling.num_steps': 10})
-        params = _jitter(jax.jit(exp.init_params)(jax.random.key(0)), jax.random.key(3))
+        params = _jittered(exp.init_params)
         run = functools.partial(few_step_sample, exp.sde, exp.score_fn(params), (16, 8, 8, 1),
                                 times=few_step_times(exp), method='dpm_solver_pp')
         samples[dtype] = jax.jit(run)(jax.random.key(4))
@@ -147,7 +152,7 @@ def test_bf16_training_loss_falls():
     for dtype in ('float32', 'bfloat16'):
         exp = _quickstart(dtype, **{'training.batch_size': 64})
         task = train_task(exp, training_batches(exp))
-        state = jax.jit(task.init_state)(jax.random.key(0))
+        state = run_once(task.init_state, jax.random.key(0))
         update = jax.jit(task.update)
         losses = []
         for step in range(150):

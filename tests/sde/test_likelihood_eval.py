@@ -9,6 +9,7 @@ import numpy as np
 
 from configs import quickstart
 from gen_runtime.data import eval_batches, image_preprocessor
+from gen_runtime.run_once import run_once
 from sde_jax.experiment import load_images, make_experiment
 from sde_jax.likelihood_eval import BatchBpd, evaluate_bpd, summarise
 
@@ -25,7 +26,7 @@ def _config():
 def test_whole_split_with_padded_last_batch_streamed_and_resumed(tmp_path):
     config = _config()
     exp = make_experiment(config)
-    params = jax.jit(exp.init_params)(jax.random.key(0))
+    params = run_once(exp.init_params, jax.random.key(0))
     summary = evaluate_bpd(exp, params, str(tmp_path), step=0)
     lines = [json.loads(line) for line in (tmp_path / 'batches.jsonl').read_text().splitlines()]
     assert [r['count'] for r in lines] == [2, 1]  # 3 examples: a full batch, then 1 real + 1 padding row

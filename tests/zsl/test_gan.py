@@ -7,6 +7,7 @@ import pytest
 
 from configs.zsl import synthetic
 from gen_runtime.errors import ConfigError
+from gen_runtime.run_once import run_once
 from zsl_jax import checks, gan
 from zsl_jax.data import load_problem
 from zsl_jax.experiment import make_experiment, train_task, training_batches
@@ -84,7 +85,7 @@ def test_the_sampler_draws_class_major_features_of_the_unseen_classes():
 
     config = _tiny('gazsl', 'sharma_mittal')
     exp = make_experiment(config, load_problem(config, 'final'))
-    params = jax.jit(initialiser(exp))(jax.random.key(0))['generator'].params
+    params = run_once(initialiser(exp), jax.random.key(0))['generator'].params
     sampler = Sampler(exp, per_class=5)
     features = np.asarray(sampler(params, jax.random.key(1)))
     assert features.shape == (exp.problem.num_unseen * 5, exp.problem.feature_dim)
