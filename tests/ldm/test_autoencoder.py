@@ -8,6 +8,7 @@ import pytest
 from configs.ldm import tiny
 from gen_runtime.data import ArrayDataset, TrainBatches
 from gen_runtime.errors import ConfigError
+from gen_runtime.run_once import run_once
 from ldm_jax.autoencoder_task import adaptive_weight, autoencoder_task, hinge_d_loss
 from ldm_jax.data import to_model_range
 from ldm_jax.models import autoencoder_from_config, discriminator_from_config
@@ -108,7 +109,7 @@ def two_steps():
                      perceptual_loss='tests.ldm.test_autoencoder:toy_perceptual', perceptual_weight=0.5)
     task = autoencoder_task(config, UNUSED_DATA, (16, 16, 3))
     update = jax.jit(task.update)
-    s0 = task.init_state(jax.random.key(0))
+    s0 = run_once(task.init_state, jax.random.key(0))
     s1, m1 = update(s0, _batch(0), jax.random.key(1))
     s2, m2 = update(s1, _batch(1), jax.random.key(2))
     return config, (s0, s1, s2), (m1, m2)
