@@ -8,7 +8,7 @@ import pytest
 from configs.ldm import tiny
 from gen_runtime.data import ArrayDataset, TrainBatches
 from gen_runtime.errors import ConfigError
-from gen_runtime.run_once import run_once
+from gen_runtime.run_once import compile_once, run_once
 from ldm_jax.autoencoder_task import adaptive_weight, autoencoder_task, hinge_d_loss
 from ldm_jax.data import to_model_range
 from ldm_jax.models import autoencoder_from_config, discriminator_from_config
@@ -108,8 +108,8 @@ def two_steps():
     config = _config(disc_start=1, disc_weight=0.8, codebook='ema', kmeans_init=True, num_codes=16,
                      perceptual_loss='tests.ldm.test_autoencoder:toy_perceptual', perceptual_weight=0.5)
     task = autoencoder_task(config, UNUSED_DATA, (16, 16, 3))
-    update = jax.jit(task.update)
     s0 = run_once(task.init_state, jax.random.key(0))
+    update = compile_once(task.update, s0, _batch(0), jax.random.key(1))  # run twice
     s1, m1 = update(s0, _batch(0), jax.random.key(1))
     s2, m2 = update(s1, _batch(1), jax.random.key(2))
     return config, (s0, s1, s2), (m1, m2)
@@ -128,7 +128,6 @@ def test_generator_step_uses_the_adaptive_weight_of_full_gradients(two_steps):
         nll = jnp.mean(jnp.abs(x - rec)) + 0.5 * jnp.mean(toy_perceptual(x, rec))
         return nll, -jnp.mean(logits), 0.25 * losses['commitment']  # EMA codebook: commitment term only
 
-    @jax.jit
     def brute_force(params):
         g_rec = jax.grad(lambda p: parts(p)[0])(params)['decoder']['conv_out']['kernel']
         g_gan = jax.grad(lambda p: parts(p)[1])(params)['decoder']['conv_out']['kernel']
@@ -136,7 +135,7 @@ def test_generator_step_uses_the_adaptive_weight_of_full_gradients(two_steps):
         grads = jax.grad(lambda p: parts(p)[0] + weight * parts(p)[1] + parts(p)[2])(params)
         return weight, jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads))), parts(params)[0]
 
-    weight, norm, rec = brute_force(state['generator'].params)
+    weight, norm, rec = run_once(brute_force, state['generator'].params)
     assert float(metrics['disc_factor']) == 1.0
     assert float(metrics['d_weight']) == pytest.approx(float(weight), rel=1e-4)
     assert float(metrics['grad_norm']) == pytest.approx(float(norm), rel=1e-4)
@@ -160,7 +159,7 @@ def test_discriminator_sees_the_reconstructions_of_the_generator_it_names(two_st
     if which == 'before_update':
         config = config.copy_and_resolve_references()
         config.autoencoder.disc_reconstructions = which
-        s2, m2 = jax.jit(autoencoder_task(config, UNUSED_DATA, (16, 16, 3)).update)(s1, _batch(1), jax.random.key(2))
+        s2, m2 = run_once(autoencoder_task(config, UNUSED_DATA, (16, 16, 3)).update, s1, _batch(1), jax.random.key(2))
     vq, disc = autoencoder_from_config(config), discriminator_from_config(config)
     x, d = to_model_range(_batch(1)['image']), s1['discriminator']
 
