@@ -43,6 +43,7 @@ import torch
 
 from benchmarks.harness import chosen_cases, jax_sync, machine, machine_line, replace_readme_table, torch_sync
 from gen_runtime.config import load_config_file
+from gen_runtime.run_once import run_once
 
 DTYPES = ('float32', 'bfloat16')
 COMPILE = {'enabled': True, 'backend': 'inductor'}  # main's --no-compile and --compile-backend set these
@@ -213,7 +214,7 @@ def cizsl_iterations(dtype: str, tiny: bool, repeats: int) -> dict:
     problem = cub_easy_sized_problem(tiny=tiny)
     exp = make_experiment(config, problem)
     task = train_task(exp, training_batches(exp))
-    holder = {'state': jax.jit(task.init_state)(jax.random.key(0)), 'step': 0}
+    holder = {'state': run_once(task.init_state, jax.random.key(0)), 'step': 0}
     update = jax.jit(task.update)
 
     def ours() -> jax.Array:
@@ -242,7 +243,7 @@ def _tutorial(dtype: str, tiny: bool) -> tuple[Any, dict, int]:
     from sde_jax.experiment import make_experiment
 
     exp = make_experiment(_config('configs/sde/mnist_tutorial.py', dtype))
-    return exp, jax.jit(exp.init_params)(jax.random.key(0)), 4 if tiny else 128
+    return exp, run_once(exp.init_params, jax.random.key(0)), 4 if tiny else 128
 
 
 def euler_maruyama_sampling(dtype: str, tiny: bool, repeats: int) -> dict:

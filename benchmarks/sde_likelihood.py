@@ -28,6 +28,7 @@ from benchmarks.harness import compare, parse_arguments, record_from_args
 from gen_runtime import trainer
 from gen_runtime.config import load_config_file
 from gen_runtime.data import image_preprocessor, load_dataset
+from gen_runtime.run_once import run_once
 from sde_jax.experiment import initialiser, make_experiment
 from sde_jax.likelihood import bits_per_dim, draw_probes, hutchinson_divergence, ode_log_likelihood
 from sde_jax.ode import probability_flow_drift
@@ -88,7 +89,7 @@ def main(argv: list[str]) -> None:
         step, state = trainer.load_trained_state(config, args.workdir, initialiser(exp))
         params, weights = state.ema_params, f'{args.workdir} (step {step}, EMA)'
     else:
-        params, weights = jax.jit(exp.init_params)(jax.random.key(0)), 'random init'
+        params, weights = run_once(exp.init_params, jax.random.key(0)), 'random init'
     x_unit, source = images(config, args.batch)
     x = exp.to_model_space(x_unit)
     probes = draw_probes(jax.random.key(1), 'rademacher', 1, x.shape)

@@ -25,6 +25,7 @@ import torch
 from benchmarks.harness import compare, parse_arguments, record_from_args, same_network
 from benchmarks.sde_torch_baseline import TorchTutorialUNet, TorchVESDE, euler_maruyama, load_flax_params
 from gen_runtime.config import load_config_file
+from gen_runtime.run_once import run_once
 from sde_jax.experiment import make_experiment
 from sde_jax.sampling import get_corrector, get_predictor, pc_sample
 
@@ -49,7 +50,7 @@ def fastest_torch_threads(model: torch.nn.Module, *inputs: torch.Tensor) -> int:
 def tutorial_experiment() -> tuple:
     """(experiment, parameters) of configs/sde/mnist_tutorial.py, initialised once per process."""
     exp = make_experiment(load_config_file('configs/sde/mnist_tutorial.py'))
-    return exp, jax.jit(exp.init_params)(jax.random.key(0))
+    return exp, run_once(exp.init_params, jax.random.key(0))
 
 
 def tutorial_pair(batch: int) -> tuple:

@@ -21,6 +21,7 @@ import torch
 from benchmarks.harness import compare, merge_checks, parse_arguments, record_from_args, same_network
 from benchmarks.zsl_cizsl_torch import TorchCizsl
 from configs.zsl import base
+from gen_runtime.run_once import run_once
 from zsl_jax import models
 from zsl_jax.experiment import make_experiment, train_task, training_batches
 from zsl_jax.problem import ZslProblem
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     problem = cub_easy_sized_problem(tiny=args.tiny)
     exp = make_experiment(config, problem)
     task = train_task(exp, training_batches(exp))
-    state = {'value': jax.jit(task.init_state)(jax.random.key(0)), 'step': 0}
+    state = {'value': run_once(task.init_state, jax.random.key(0)), 'step': 0}
     update = jax.jit(task.update)
 
     def ours():

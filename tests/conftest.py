@@ -91,17 +91,20 @@ def run_python(args: list[str], *, devices: int = 1, env: dict | None = None, ti
     return proc
 
 
-# The longest self-contained tests (no module-scoped fixture; seconds in CI on two shared cores, 2026-12):
-# collected first, in this order. `--dist worksteal` hands each worker a contiguous half of the collection and
-# lets an idle worker steal from the end of the other's queue, so these start at once, and what is left at the
-# end of the run is short tests, instead of one worker finishing a 4-minute test alone while the other idles.
+# The longest self-contained tests (no module-scoped fixture; seconds in CI on two cores, 2026-12-05): collected
+# first, in this order. `--dist worksteal` hands each worker a contiguous half of the collection and lets an idle
+# worker steal from the end of the other's queue, so these start at once, and what is left at the end of the run
+# is short tests, instead of one worker finishing a 2-minute test alone while the other idles.
 SLOW_FIRST = (
-    'tests/runtime/test_device_check.py::test_device_check_runs_as_the_gpu_image_is',  # 272
-    'tests/sde/test_imported_end_to_end.py::',  # 117
-    'tests/runtime/test_tutorials.py::test_tutorial_runs_in_fast_mode',  # 72-96 each
-    'tests/ldm/test_end_to_end.py::test_latent_diffusion_end_to_end',  # 86
-    'tests/runtime/test_preemption.py::test_sigkill_then_same_command_resumes_to_identical_parameters',  # 63
-    'tests/ldm/test_end_to_end_pixel.py::',  # 59
+    'tests/runtime/test_exercises_gpu.py::test_the_ldm_part_runs_both_stages_and_writes_their_table',  # 122
+    'tests/runtime/test_tutorials.py::test_tutorial_runs_in_fast_mode',  # 36-79 each
+    'tests/runtime/test_device_check.py::test_device_check_runs_as_the_gpu_image_is',  # 77
+    'tests/sde/test_imported_end_to_end.py::',  # 71
+    'tests/runtime/test_exercises_gpu.py::test_a_part_trains_evaluates_and_writes_its_table',  # 34-52
+    'tests/ldm/test_end_to_end.py::test_latent_diffusion_end_to_end',  # 51
+    'tests/runtime/test_preemption.py::test_sigkill_then_same_command_resumes_to_identical_parameters',  # 44
+    'tests/ldm/test_cascade.py::test_a_two_stage_cascade_trains_and_samples_end_to_end',  # 41
+    'tests/ldm/test_end_to_end_pixel.py::',  # 36
     'tests/runtime/test_run_layer.py::test_disk_full_is_one_line_keeps_the_saved_checkpoint_and_the_same_command_',
 )
 
