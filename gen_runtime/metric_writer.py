@@ -38,13 +38,13 @@ class MetricWriter:
             os.makedirs(workdir, exist_ok=True)
             if tensorboard:
                 try:
-                    SummaryWriter = _tensorboardx_writer()  # noqa: N806 (a class)
+                    writer_class = _tensorboardx_writer()
                 except ImportError:
                     # An image without it (a GPU machine that installs nothing) still trains; say so once.
                     log.warning('tensorboardX is not installed: metrics go to %s only (pip install tensorboardX, '
                                 'or runtime.tensorboard=False to silence this)', self.path)
                 else:
-                    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+                    self._tb = writer_class(os.path.join(workdir, 'tensorboard'))
 
     def truncate_after(self, step: int) -> None:
         """Drops lines logged after `step`: a resumed run rewrites what the killed one had logged."""
