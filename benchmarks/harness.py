@@ -209,14 +209,20 @@ def benchmark_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     return parser
 
 
-def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parses argv with the standard flags added; a --tiny run uses one torch thread (seconds on a busy CI
-    machine, where spinning OpenMP threads can be 10x slower; `python -m benchmarks` restores the count)."""
-    args = benchmark_arguments(parser).parse_args(argv)
-    if args.tiny:
+def one_torch_thread_if_tiny(tiny: bool) -> None:
+    """A --tiny run uses one torch thread: on a busy CI machine PyTorch's OpenMP threads wait on each other for
+    the cores (measured under load: the tutorial U-Net's 10 Euler-Maruyama steps at batch 4 take 4.2 s on two
+    threads, 0.045 s on one). `python -m benchmarks` restores the count after each benchmark."""
+    if tiny:
         import torch
 
         torch.set_num_threads(1)
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parses argv with the standard flags added (see one_torch_thread_if_tiny for --tiny's threads)."""
+    args = benchmark_arguments(parser).parse_args(argv)
+    one_torch_thread_if_tiny(args.tiny)
     return args
 
 

@@ -1,5 +1,5 @@
 """Shared fixtures: the real-data root and subprocess runs with several simulated devices; the longest tests
-first; one XLA compilation cache for the whole session."""
+first; one XLA compilation cache for the whole session; one OpenMP thread per process."""
 
 import os
 import shutil
@@ -46,7 +46,16 @@ def python_env(devices: int = 1) -> dict[str, str]:
     return {**os.environ, 'XLA_FLAGS': xla_flags(devices), 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(REPO)}
 
 
+# One OpenMP (and OpenBLAS) thread per test process, for PyTorch and numpy: the two xdist workers keep both cores
+# busy, and there a process's two OpenMP threads wait on each other for a core after every operation (a tiny
+# PyTorch U-Net's 10 sampling steps: 4.2 s on two threads, 0.045 s on one). XLA's thread pool does not read it.
+# Set in the controlling process before any test imports torch; the workers and every subprocess inherit it.
+THREAD_ENV = {'OMP_NUM_THREADS': '1'}
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    for name, value in THREAD_ENV.items():
+        os.environ.setdefault(name, value)
     if 'JAX_COMPILATION_CACHE_DIR' in os.environ:  # a worker (the controller set it) or the user's own
         return
     config.stash[_CACHE_KEY] = folder = tempfile.mkdtemp(prefix='jaxgen-tests-xla-cache-')
