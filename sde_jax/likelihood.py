@@ -49,7 +49,8 @@ def hutchinson_divergence(probes: jax.Array) -> Divergence:
 
 
 # Basis vectors pushed through the Jacobian together by the exact trace: one batched JVP per EXACT_TRACE_CHUNK
-# input dimensions instead of one small JVP each (the tiny fixtures' 192-dimensional trace: 36 s -> X s on the CPU).
+# input dimensions instead of one small JVP each (the likelihood of tests/sde's tiny NCSN++ on an 8x8 image, 192
+# dimensions: 26.5 s -> 13.9 s of running after compiling, on this CPU).
 EXACT_TRACE_CHUNK = 256
 
 
