@@ -65,6 +65,7 @@ def _stage(base_dir, **fields):
     return config
 
 
+@pytest.mark.fast_compile
 @pytest.mark.slow
 def test_a_two_stage_cascade_trains_and_samples_end_to_end(tmp_path):
     base_dir, stage_dir = tmp_path / 'base', tmp_path / 'sr'

@@ -51,6 +51,7 @@ def _tiny(variant, steps=4, **fields):
     return config
 
 
+@pytest.mark.fast_compile
 @pytest.mark.slow
 @pytest.mark.data
 def test_latent_diffusion_end_to_end(data_root, tmp_path, monkeypatch):

@@ -184,6 +184,7 @@ def test_bad_learned_variance_settings_are_refused(tmp_path, fields, message):
     assert not (tmp_path / 'run').exists()
 
 
+@pytest.mark.fast_compile
 @pytest.mark.slow
 def test_learned_range_trains_samples_strided_and_gives_its_bound(tmp_path):
     workdir = tmp_path / 'run'
