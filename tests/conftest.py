@@ -130,6 +130,7 @@ SLOW_FIRST = (
     'tests/runtime/test_device_check.py::test_device_check_runs_as_the_gpu_image_is',  # 77
     'tests/sde/test_imported_end_to_end.py::',  # 71
     'tests/runtime/test_exercises_gpu.py::test_a_part_trains_evaluates_and_writes_its_table',  # 34-52
+    'tests/runtime/test_benchmarks.py::test_every_tiny_benchmark_ran_checked_and_recorded',  # 66
     'tests/ldm/test_end_to_end.py::test_latent_diffusion_end_to_end',  # 51
     'tests/runtime/test_preemption.py::test_sigkill_then_same_command_resumes_to_identical_parameters',  # 44
     'tests/ldm/test_cascade.py::test_a_two_stage_cascade_trains_and_samples_end_to_end',  # 41
