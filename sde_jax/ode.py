@@ -4,9 +4,10 @@
 `lax.while_loop` that evaluates the function once per iteration (the two evaluations before the first step,
 then the six stages of each step), so the network inside it is traced and compiled once instead of three
 times (the exact-trace likelihood of tests/sde's tiny NCSN++: compile 19.3 s -> 7.7 s on this CPU). It has
-`jax.experimental.ode`'s Dormand-Prince tableau and error norm, and scipy's error estimate (`ERROR_WEIGHTS`),
-first step (`initial_step`) and step-size rule (`step_factor`). It differs from `jax.experimental.ode.odeint`
-in three ways that the probability-flow ODE needs:
+Dormand & Prince's tableau (`NODES`, `STAGE_WEIGHTS`, `SOLUTION_WEIGHTS`, as `jax.experimental.ode` has it) and
+jax's error norm, and scipy's error estimate (`ERROR_WEIGHTS`), first step (`first_step_probe`, `first_step`) and
+step-size rule (`step_factor`). It differs from `jax.experimental.ode.odeint` in three ways that the
+probability-flow ODE needs:
   - the error of a step is estimated as scipy does; odeint's estimate is 2/3 of it, so at the same
     tolerance it takes larger, less accurate steps;
   - the last step is shortened to end exactly at t1, as scipy does. odeint steps past t1 and
