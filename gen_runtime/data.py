@@ -112,6 +112,17 @@ class TfdsDataset:
         return batch
 
 
+def data_set_name(data: ml_collections.ConfigDict) -> str:
+    """The data set `data` (a config's data section) reads, in a word: the tfds name for source 'tfds', the base
+    name of data.path for 'npz' and 'image_folder', else the source ('digits'). data.name counts only for tfds (a
+    family base may name a tfds set that its leaves, reading files, keep)."""
+    if data.source == 'tfds':
+        return data.name
+    if data.source in ('npz', 'image_folder') and data.path:
+        return os.path.basename(os.path.normpath(data.path))
+    return data.source
+
+
 def load_dataset(config: ml_collections.ConfigDict, split: str) -> Dataset:
     """The `split` of the data set `config.data` names, with images as integer NHWC arrays."""
     data = config.data

@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 
 from gen_runtime import trainer
-from gen_runtime.data import TrainBatches, first_examples, load_dataset
+from gen_runtime.data import TrainBatches, data_set_name, first_examples, load_dataset
 from gen_runtime.errors import DataError
 from gen_runtime.images import save_image_grid
 from gen_runtime.modes import Mode
@@ -60,7 +60,7 @@ def _check_labels(config: ml_collections.ConfigDict, dataset: object, classes: i
         return
     first = dataset.gather(np.arange(1))
     if 'label' not in first:
-        raise DataError(f'the data set {config.data.source}:{config.data.name or config.data.path} has no labels, '
+        raise DataError(f'the data set {config.data.source}:{data_set_name(config.data)} has no labels, '
                         'but the model is class-conditional (model.num_classes) or a classifier')
     labels = getattr(dataset, 'arrays', first)['label']
     if labels.min() < 0 or labels.max() >= classes:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import ml_collections
 import numpy as np
 
+from gen_runtime.data import data_set_name
 from gen_runtime.errors import DataError
 from gen_runtime.sample_quality.npz_file import read_npz, write_npz
 from gen_runtime.sample_quality.weights import cache_dir
@@ -50,7 +51,9 @@ class ReferenceStats:
 def data_description(config: ml_collections.ConfigDict, split: str) -> dict:
     """The fields of `config.data` that decide which images the statistics describe."""
     data = config.data
-    return {'source': data.source, 'name': data.name, 'path': data.path, 'split': split,
+    files = data.source in ('npz', 'image_folder')
+    return {'source': data.source, 'name': data.name if data.source == 'tfds' else '',
+            'path': data.path if files else '', 'split': split,
             'image_size': data.image_size, 'num_channels': data.num_channels, 'max_examples': data.max_examples}
 
 
@@ -58,8 +61,7 @@ def default_reference_path(config: ml_collections.ConfigDict, split: str, random
     """<cache>/reference_stats/<source>-<data set>-<split>-<size>-<channels>.npz for `config.data`;
     statistics of a random subset get a '-random<N>' suffix (evaluation only uses them when named)."""
     data = config.data
-    stem = data.name or (os.path.basename(os.path.normpath(data.path)) if data.path else data.source)
-    parts = [data.source, stem, split, f'{data.image_size or "native"}px', f'{data.num_channels}ch']
+    parts = [data.source, data_set_name(data), split, f'{data.image_size or "native"}px', f'{data.num_channels}ch']
     if data.max_examples:
         parts.append(f'first{data.max_examples}')
     if random_subset:

@@ -1,6 +1,8 @@
 """evaluate_samples and the reference-statistics command end to end on scikit-learn's 8x8 digits."""
 
+import importlib
 import json
+import os
 import tarfile
 
 import numpy as np
@@ -13,7 +15,7 @@ from gen_runtime.data import load_dataset
 from gen_runtime.errors import ConfigError, DataError, NonFiniteError
 from gen_runtime.sample_quality import evaluate_samples, metrics, reference_stats
 from gen_runtime.sample_quality.features import FeatureExtractor
-from gen_runtime.sample_quality.reference import COMMAND, ReferenceStats
+from gen_runtime.sample_quality.reference import COMMAND, ReferenceStats, data_description, default_reference_path
 from gen_runtime.sample_quality.weights import load_weights
 from tests.sample_quality.test_metrics import hand_inception_score
 
@@ -132,3 +134,18 @@ def test_dataset_presets_point_at_the_shared_data(data_root, monkeypatch):
         assert len(dataset) == {'mnist': 60000, 'celebahq': 56}[name]
     cifar = reference_stats.config_for(reference_stats.parse_args(['--dataset', 'cifar10']))
     assert tarfile.is_tarfile(resolve_data_path(cifar, cifar.data.path))  # decoding it all takes ~15 s
+
+
+@pytest.mark.parametrize('leaf, data_set', [('mnist_cfg', 'mnist.npz'), ('celebahq_ldm_vq4', 'celebahq256'),
+                                            ('cifar10_ddpm', 'cifar10_jpeg.tgz')])
+def test_default_reference_file_names_the_data_a_leaf_config_reads(leaf, data_set):
+    # The LDM base names a tfds set (cifar10) that its leaves, reading files, keep: the statistics' file and record
+    # name the file the leaf reads, never the base's tfds name.
+    config = importlib.import_module(f'configs.ldm.{leaf}').get_config()
+    path = default_reference_path(config, 'test')
+    assert os.path.basename(path).startswith(f'{config.data.source}-{data_set}-test-')
+    described = data_description(config, 'test')
+    assert described['name'] == '' and described['path'] == config.data.path
+    config.data.update(source='tfds', name='mnist')
+    assert os.path.basename(default_reference_path(config, 'test')).startswith('tfds-mnist-test-')
+    assert data_description(config, 'test')['path'] == ''
