@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from gen_runtime.run_once import CPU_ONCE_OPTIONS
+
 DATA_ENV = 'JAXGEN_DATA_ROOT'
 REPO = Path(__file__).resolve().parent.parent
 # jax's persistent compilation cache, one folder per test session (made by the controlling process, inherited by
@@ -22,17 +24,18 @@ REPO = Path(__file__).resolve().parent.parent
 # session that sets JAX_COMPILATION_CACHE_DIR itself keeps its own.
 XLA_CACHE_ENV = {'JAX_COMPILATION_CACHE_DIR': '', 'JAX_COMPILATION_CACHE_MAX_SIZE': str(8 << 30)}
 _CACHE_KEY = pytest.StashKey[str]()
-# XLA's flags for the tests' subprocesses (main.py runs, the notebooks' kernels, the scripts): LLVM's optimisation
-# of XLA:CPU's generated code at level 0. Those runs train tiny networks a few steps, where compiling is most of
-# the time, and level 0 halves it (the cascade's end to end: 71 s -> 42 s). XLA's graph passes and the library
-# kernels behind convolutions and matmuls are the same at every level, but the rounding of the generated code is
-# not (at level 0 tests/sde/test_ode_accuracy's VE error moved from below scipy's to 7.2e-6 against 6.6e-6, and a
-# GAZSL run trained to another accuracy), and long computations run slower. So the tests that compare numbers to
-# tight tolerances, train to a measured bound or compute for long run in the pytest process at the default level.
-# At level 0 XLA:CPU's older (elemental) fusion emitters compile in half the time of its MLIR fusion emitters (a tiny
-# DDPM UNet's train step: 7.2 s -> 3.0 s; scripts/exercises_gpu.sh ldm at TINY: 157 s -> 92 s), and the code they
-# generate runs no slower there. (At the default level it is the other way round: 22.6 s -> 29.5 s.)
-XLA_TEST_FLAGS = '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false'
+# XLA's flags for the tests' subprocesses (main.py runs, the notebooks' kernels, the scripts): gen_runtime.run_once's
+# CPU_ONCE_OPTIONS as flags, LLVM's optimisation of XLA:CPU's generated code at level 0. Those runs train tiny
+# networks a few steps, where compiling is most of the time, and level 0 halves it (the cascade's end to end: 71 s ->
+# 42 s). XLA's graph passes and the library kernels behind convolutions and matmuls are the same at every level, but
+# the rounding of the generated code is not (at level 0 tests/sde/test_ode_accuracy's VE error moved from below
+# scipy's to 7.2e-6 against 6.6e-6, and a GAZSL run trained to another accuracy), and long computations run slower. So
+# the tests that compare numbers to tight tolerances, train to a measured bound or compute for long run in the pytest
+# process at the default level. At level 0 XLA:CPU's older (elemental) fusion emitters compile in half the time of its
+# MLIR fusion emitters (a tiny DDPM UNet's train step: 7.2 s -> 3.0 s; scripts/exercises_gpu.sh ldm at TINY: 157 s ->
+# 92 s), and the code they generate runs no slower there. (At the default level it is the other way round: 22.6 s ->
+# 29.5 s.)
+XLA_TEST_FLAGS = ' '.join(f'--{name}={str(value).lower()}' for name, value in CPU_ONCE_OPTIONS.items())
 
 
 def xla_flags(devices: int = 1) -> str:
