@@ -4,3 +4,7 @@ One copy of what every family needs to train and evaluate a model: configuration
 checking, the train state with its optimiser and EMA, data parallelism over every device and host,
 checkpoints, metric logging, the input pipeline and image grids.
 """
+
+from gen_runtime.xla_cpu import prefer_eigen_convolutions
+
+prefer_eigen_convolutions()
