@@ -15,7 +15,7 @@ same-network check against PyTorch holds). XLA reads its flags once, when jax st
 `prefer_eigen_convolutions` runs when gen_runtime is imported and adds the flag to XLA_FLAGS unless the user's
 XLA_FLAGS already say something of xla_cpu_experimental_ynn_fusion_type (theirs wins), a backend has already
 started (a program that ran jax computations before importing the library keeps XLA's default), or jaxlib is
-outside the versions known to have the option (an unknown flag aborts the process). The option touches only
+outside the versions known to take it (an unknown flag aborts the process). The option touches only
 the CPU backend: on a GPU or TPU nothing changes.
 """
 
@@ -25,8 +25,9 @@ import sys
 
 YNN_OPTION = 'xla_cpu_experimental_ynn_fusion_type'
 EIGEN_CONVOLUTIONS_FLAG = f'--{YNN_OPTION}=-individual_convolution'
-# jaxlib versions whose XLA has the option (0.10.2 here, 0.11.2 on the GPU machines' image).
-KNOWN_JAXLIB = ((0, 10), (0, 12))
+# jaxlib versions whose XLA is known to take the flag as written (0.10.2, this project's pin; later versions are left
+# to XLA's default until measured: an unknown flag or value would abort every process at its first computation).
+KNOWN_JAXLIB = ((0, 10), (0, 11))
 
 
 def prefer_eigen_convolutions() -> bool:

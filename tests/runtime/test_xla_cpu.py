@@ -5,6 +5,7 @@ whether the optimised HLO of a 3x3 convolution still holds a YNNPACK fusion, and
 """
 
 import json
+import os
 
 import numpy as np
 
@@ -43,3 +44,17 @@ def test_the_import_sends_convolutions_to_eigen_unless_the_user_or_a_started_bac
     np.testing.assert_allclose(ours['out'], default['out'], rtol=1e-5, atol=1e-5)  # the same convolution
     users = probe('library_first', '--xla_cpu_experimental_ynn_fusion_type=individual_convolution')
     assert users['flags'] == '--xla_cpu_experimental_ynn_fusion_type=individual_convolution' and users['ynn_fusion']
+
+
+def test_only_jaxlib_versions_known_to_take_the_flag_get_it(monkeypatch):
+    from jax._src import xla_bridge
+
+    from gen_runtime import xla_cpu
+
+    monkeypatch.setattr(xla_bridge, 'backends_are_initialized', lambda: False)
+    for version, added in (('0.10.2', True), ('0.11.2', False), ('0.9.0', False), ('0.10.dev', True)):
+        monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=2')
+        monkeypatch.setattr(xla_cpu.importlib.metadata, 'version', lambda name, v=version: v)
+        assert xla_cpu.prefer_eigen_convolutions() is added, version
+        expected = ['--xla_force_host_platform_device_count=2'] + [EIGEN_CONVOLUTIONS_FLAG] * added
+        assert os.environ['XLA_FLAGS'].split() == expected, version
