@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from gen_runtime.group_norm import GroupNorm
+from gen_runtime.transposed_conv import transposed_conv3x3_stride2
 from sde_jax.models.embeddings import GaussianFourierProjection
 
 # Per level of the tutorial's 28x28 geometry: convolution stride, and the output padding of the
@@ -33,19 +34,12 @@ def _groups(level: int, channels: int, decoder: bool) -> int:
     return 4 if level == 0 and not decoder else min(32, channels)
 
 
-# For the even / odd outputs of a stride-2 transposed convolution: (position in a 2-tap window over
-# [x[m - 1], x[m]], kernel tap) pairs; y[2m] = x[m - 1] W[2] + x[m] W[0], y[2m + 1] = x[m] W[1].
-_PHASE_TAPS = {0: ((0, 2), (1, 0)), 1: ((1, 1),)}
-
-
 class UpConv3x3(nn.Module):
     """Bias-free 3x3 transposed convolution with stride 2 (PyTorch ConvTranspose2d semantics:
-    y[2i + k] += x[i] W[k]), full output of side 2n + 2 (its last row and column are zero).
-
-    Computed as one ordinary 2x2 convolution whose 4 x features outputs are the four output phases
-    (even/odd row x even/odd column; kernel entries a phase does not use are zero), then interleaved:
-    the same function and parameters as a strided transposed convolution, but XLA:CPU differentiates
-    that (an lhs-dilated convolution) 3-5x slower (benchmarked at 12x12x128 -> 26x26x32, batch 64).
+    y[2i + k] += x[i] W[k]), full output of side 2n + 2 (its last row and column are zero), computed as
+    gen_runtime.transposed_conv.transposed_conv3x3_stride2 (one ordinary convolution per output phase): the same
+    function and parameters as a strided transposed convolution, which XLA:CPU differentiates (an lhs-dilated
+    convolution) 3-5x slower (benchmarked at 12x12x128 -> 26x26x32, batch 64).
     """
 
     features: int
@@ -54,21 +48,7 @@ class UpConv3x3(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         w = self.param('kernel', nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features))
-        w, x = w.astype(self.dtype), x.astype(self.dtype)
-        phases = []
-        for row in (0, 1):
-            for col in (0, 1):
-                k = jnp.zeros((2, 2) + w.shape[2:], w.dtype)
-                for p, kr in _PHASE_TAPS[row]:
-                    for q, kc in _PHASE_TAPS[col]:
-                        k = k.at[p, q].set(w[kr, kc])
-                phases.append(k)
-        kernel = jnp.concatenate(phases, axis=-1)  # (2, 2, in, 4 x features), phase-major
-        padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        y = jax.lax.conv_general_dilated(padded, kernel, (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-        b, h, wd, _ = y.shape
-        y = y.reshape(b, h, wd, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)
-        return y.reshape(b, 2 * h, 2 * wd, self.features)
+        return transposed_conv3x3_stride2(x.astype(self.dtype), w.astype(self.dtype))
 
 
 class TutorialUNet(nn.Module):

@@ -97,12 +97,37 @@ def test_profile_ops_splits_both_sides_time_into_the_same_categories(tmp_path):
     assert [r['name'].split(',')[0] for r in rows] == ['tutorial U-Net forward', 'tutorial U-Net training step']
     assert rows[0]['same_network']['passed'] is True
     for row in rows:
-        assert row['flops'] > 0 and row['ours_wall_s'] > 0 and row['theirs_wall_s'] > 0
+        assert row['flops'] > 0 and row['ours_wall_s'] > 0 and row['ours_ynnpack_wall_s'] > 0
+        assert row['theirs_wall_s'] > 0
         for side in ('ours', 'theirs'):
             assert set(row[f'{side}_categories_s']) == set(profile_ops.CATEGORIES)
             assert row[f'{side}_categories_s']['convolution'] > 0
     saved = json.loads((tmp_path / 'profile_ops.json').read_text())
-    assert '--tiny' in saved['command'] and (tmp_path / 'profile_ops.md').read_text().count('| ours (XLA) |') == 2
+    table = (tmp_path / 'profile_ops.md').read_text()
+    assert '--tiny' in saved['command'] and table.count('| ours (XLA, YNNPACK convolutions), profiled |') == 2
+    assert table.count("| ours (XLA, Eigen convolutions: the library's) |") == 2
+
+
+def test_conv_kernels_times_both_xla_paths_and_both_dtypes_after_checking_them(tmp_path):
+    """benchmarks.conv_kernels at tiny size: each XLA:CPU path is the one its name says (a YNNPACK fusion in the
+    optimised HLO or none), computes PyTorch's convolution, and every column is timed, forward and backward."""
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks import conv_kernels
+
+    x, w = jnp.ones((1, 8, 8, 32)), jnp.ones((3, 3, 32, 32))
+    conv = jax.jit(lambda a, k: jax.lax.conv_general_dilated(a, k, (1, 1), 'SAME',
+                                                             dimension_numbers=conv_kernels.DIMENSIONS))
+    hlo = {path: conv.lower(x, w).compile(compiler_options=options).as_text()
+           for path, options in conv_kernels.XLA_PATHS.items()}
+    assert '__ynn' in hlo['YNNPACK'] and '__ynn' not in hlo['Eigen']
+    rows = conv_kernels.main(['--tiny', '--out', str(tmp_path)])
+    assert [row['pass'] for row in rows] == ['forward', 'backward']
+    for row in rows:
+        assert all(check['passed'] for check in row['same_function'].values())
+        assert len(row['gflops']) == 6 and all(v > 0 for v in row['gflops'].values())
+    assert (tmp_path / 'conv_kernels.md').read_text().count('| 2x8x8x32, 3x3 |') == 2
 
 
 def test_hlo_categories_name_what_each_instruction_does():
