@@ -1,6 +1,8 @@
 """The 3x3 convolution alone, at the widths of the library's convolutional networks: GFLOP/s of XLA:CPU's two
 convolution paths (YNNPACK, XLA's default in jaxlib 0.10, and Eigen, which gen_runtime.xla_cpu selects) in
-float32 and bfloat16, beside PyTorch's (oneDNN, channels-last) in float32 and bfloat16, forward and backward.
+float32 and bfloat16, beside PyTorch's (oneDNN, channels-last) in float32 and bfloat16, forward and backward. The
+YNNPACK path is XLA's default compile, the Eigen path the library's (tests/runtime/test_benchmarks.py compares the
+optimised HLO of each with its own).
 
     python -m benchmarks.conv_kernels [--repeats 10] [--tiny] [--out DIR]
 
@@ -31,9 +33,12 @@ from benchmarks.harness import RESULTS_DIR, jax_sync, machine, machine_line, mat
 
 SHAPES = ((16, 28, 32), (16, 14, 64), (4, 64, 128), (4, 32, 256))
 TINY_SHAPES = ((2, 8, 32),)  # YNNPACK takes convolutions of 32 channels or more
-# XLA:CPU's convolution paths, as per-compile options (the values the option's enum takes).
-XLA_PATHS = {'YNNPACK': {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION'},
-             'Eigen': {'xla_cpu_experimental_ynn_fusion_type': ''}}
+# XLA:CPU's convolution paths as per-compile options: jaxlib 0.10.2's default YNNPACK fusion types (XLA's default
+# compile, same optimised HLO), and the same without individual convolutions (the library's, gen_runtime.xla_cpu).
+_YNN_TYPES = 'LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT'
+_OPTION = 'xla_cpu_experimental_ynn_fusion_type'
+XLA_PATHS = {'YNNPACK': {_OPTION: f'{_YNN_TYPES},LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION'},
+             'Eigen': {_OPTION: _YNN_TYPES}}
 DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 
 

@@ -130,6 +130,35 @@ def test_conv_kernels_times_both_xla_paths_and_both_dtypes_after_checking_them(t
     assert (tmp_path / 'conv_kernels.md').read_text().count('| 2x8x8x32, 3x3 |') == 2
 
 
+# Compiles a convolution, a reduction and a dot (and their gradients) by default and on each of conv_kernels'
+# paths; prints which path's optimised HLO is the default's. `jax_first` starts jax before the library is imported
+# (XLA's default stays), else the library's default holds.
+PATH_PROBE = """import json, re, sys
+if sys.argv[1] == 'jax_first':
+    import jax
+    jax.devices()
+import gen_runtime
+from benchmarks.conv_kernels import XLA_PATHS
+import jax, jax.numpy as jnp
+def f(a, k, m):
+    y = jax.lax.conv_general_dilated(a, k, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    z = jnp.tanh(y).mean((1, 2)) @ m
+    return jnp.sum(z * z) + jnp.max(y)
+step = jax.jit(jax.grad(f, argnums=(0, 1, 2))).lower(jnp.ones((4, 16, 16, 32)), jnp.ones((3, 3, 32, 32)),
+                                                      jnp.ones((32, 64)))
+text = lambda c: re.sub(r'metadata=[{][^}]*[}]', '', c.as_text())
+default = text(step.compile())
+same = [path for path, options in XLA_PATHS.items() if text(step.compile(compiler_options=options)) == default]
+print(json.dumps(same))
+"""
+
+
+def test_conv_kernels_paths_are_xlas_default_and_the_librarys():
+    for order, path in (('jax_first', 'YNNPACK'), ('library_first', 'Eigen')):
+        proc = run_python(['-c', PATH_PROBE, order], env={'XLA_FLAGS': ''})
+        assert json.loads(proc.stdout.strip().splitlines()[-1]) == [path], order
+
+
 def test_hlo_categories_name_what_each_instruction_does():
     import jax
     import jax.numpy as jnp
