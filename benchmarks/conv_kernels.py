@@ -17,8 +17,6 @@ Writes DIR/conv_kernels.json and DIR/conv_kernels.md (default benchmarks/results
 """
 
 import argparse
-import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -29,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from benchmarks.harness import RESULTS_DIR, jax_sync, machine, machine_line, matmul_peak, same_network
+from benchmarks.harness import RESULTS_DIR, jax_sync, machine, machine_line, matmul_peak, same_network, save_table
 
 SHAPES = ((16, 28, 32), (16, 14, 64), (4, 64, 128), (4, 32, 256))
 TINY_SHAPES = ((2, 8, 32),)  # YNNPACK takes convolutions of 32 channels or more
@@ -138,13 +136,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for row in rows:
         print(row['shape'], row['pass'], {k: round(v) for k, v in row['gflops'].items()}, flush=True)
     command = ' '.join(['python -m benchmarks.conv_kernels', *(argv if argv is not None else sys.argv[1:])])
-    table = markdown(rows, matmul_peak(), machine(), command)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, 'conv_kernels.json'), 'w') as f:
-        json.dump({'command': command, 'machine': machine(), 'results': rows}, f, indent=2)
-    with open(os.path.join(args.out, 'conv_kernels.md'), 'w') as f:
-        f.write(table + '\n')
-    print(table)
+    peak, about = matmul_peak(), machine()
+    save_table(args.out, 'conv_kernels', {'command': command, 'machine': about, 'matmul_peak': peak, 'results': rows},
+               markdown(rows, peak, about, command))
     return rows
 
 

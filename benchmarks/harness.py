@@ -243,6 +243,17 @@ def record_from_args(name: str, results: list[dict], command: str, args: argpars
                   peak_n=256 if args.tiny else 1024)
 
 
+def save_table(out_dir: str, name: str, record: dict, table: str) -> None:
+    """Writes `record` to <out_dir>/<name>.json and `table` to <out_dir>/<name>.md, and prints the table (the
+    benchmarks whose results are not `compare` rows: conv_kernels, profile_ops)."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, f'{name}.json'), 'w') as f:
+        json.dump(record, f, indent=2)
+    with open(os.path.join(out_dir, f'{name}.md'), 'w') as f:
+        f.write(table + '\n')
+    print(table)
+
+
 def markdown_table(results: list[dict], peak: dict) -> str:
     """A Markdown table of `compare` results with the machine's matmul peak underneath."""
     lines = ['| benchmark | ours (median) | PyTorch (median) | speedup (PyTorch time / ours) | '

@@ -28,7 +28,6 @@ import argparse
 import collections
 import functools
 import glob
-import json
 import os
 import re
 import sys
@@ -43,7 +42,16 @@ import numpy as np
 import torch
 
 from benchmarks.conv_kernels import XLA_PATHS
-from benchmarks.harness import RESULTS_DIR, chosen_cases, jax_sync, machine, machine_line, matmul_peak, torch_sync
+from benchmarks.harness import (
+    RESULTS_DIR,
+    chosen_cases,
+    jax_sync,
+    machine,
+    machine_line,
+    matmul_peak,
+    save_table,
+    torch_sync,
+)
 
 CATEGORIES = ('convolution', 'matmul', 'normalisation and reductions', 'elementwise', 'data movement', 'other')
 # Instructions that only run others (their events would count their children's time twice).
@@ -314,13 +322,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
               flush=True)
     peak, about = matmul_peak(), machine()
     command = ' '.join(['python -m benchmarks.profile_ops', *(argv if argv is not None else sys.argv[1:])])
-    table = markdown(rows, peak, about, command)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, 'profile_ops.json'), 'w') as f:
-        json.dump({'command': command, 'machine': about, 'matmul_peak': peak, 'results': rows}, f, indent=2)
-    with open(os.path.join(args.out, 'profile_ops.md'), 'w') as f:
-        f.write(table + '\n')
-    print(table)
+    save_table(args.out, 'profile_ops', {'command': command, 'machine': about, 'matmul_peak': peak, 'results': rows},
+               markdown(rows, peak, about, command))
     return rows
 
 

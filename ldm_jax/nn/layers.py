@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 
 from gen_runtime.group_norm import GroupNorm
-from gen_runtime.strided_conv import conv_general_dilated
 
 # torch's default init for conv/linear weights is kaiming-uniform with a=sqrt(5), i.e. U(+-1/sqrt(fan_in)).
 torch_default_init = nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in', 'uniform')
@@ -31,10 +30,10 @@ def group_norm(eps: float, name: str, groups: int = 32, dtype: Any = jnp.float32
 def conv(features: int, kernel: int, name: str, stride: int = 1, padding: tuple | str = 'SAME',
          zero_init: bool = False, dtype: Any = jnp.float32) -> nn.Conv:
     """A 2-D convolution computed in `dtype` (float32 parameters); `zero_init` zeroes it, as openaimodel's
-    `zero_module` does. Strided 3x3 ones get gen_runtime.strided_conv's derivative."""
+    `zero_module` does."""
     init = nn.initializers.zeros if zero_init else torch_default_init
     return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=padding, kernel_init=init,
-                   dtype=dtype, name=name, conv_general_dilated=conv_general_dilated)
+                   dtype=dtype, name=name)
 
 
 def dense(features: int, name: str, zero_init: bool = False, dtype: Any = jnp.float32) -> nn.Dense:

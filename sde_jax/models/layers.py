@@ -13,7 +13,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from gen_runtime.group_norm import GroupNorm
-from gen_runtime.strided_conv import conv_general_dilated
 from sde_jax.models import fir
 
 
@@ -24,10 +23,9 @@ def default_init(scale: float = 1.0) -> Callable:
 
 def conv3x3(features: int, init_scale: float = 1.0, stride: int = 1, padding: str | tuple = 'SAME',
             use_bias: bool = True, dtype: Any = jnp.float32) -> nn.Conv:
-    """3x3 convolution computed in `dtype` (its parameters stay float32), as every layer helper here; at stride 2
-    with gen_runtime.strided_conv's derivative."""
+    """3x3 convolution computed in `dtype` (its parameters stay float32), as every layer helper here."""
     return nn.Conv(features, (3, 3), strides=stride, padding=padding, use_bias=use_bias,
-                   kernel_init=default_init(init_scale), dtype=dtype, conv_general_dilated=conv_general_dilated)
+                   kernel_init=default_init(init_scale), dtype=dtype)
 
 
 def conv1x1(features: int, init_scale: float = 1.0, dtype: Any = jnp.float32) -> nn.Conv:

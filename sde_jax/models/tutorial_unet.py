@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 
 from gen_runtime.group_norm import GroupNorm
-from gen_runtime.strided_conv import conv_general_dilated
 from gen_runtime.transposed_conv import transposed_conv3x3_stride2
 from sde_jax.models.embeddings import GaussianFourierProjection
 
@@ -81,7 +80,7 @@ class TutorialUNet(nn.Module):
         for level, ch in enumerate(self.channels):
             stride = (1 if level == 0 else 2) if self.same_padding else TUTORIAL_STRIDES[level]
             h = nn.Conv(ch, (3, 3), strides=stride, padding='SAME' if self.same_padding else 'VALID',
-                        use_bias=False, dtype=self.dtype, conv_general_dilated=conv_general_dilated)(h)
+                        use_bias=False, dtype=self.dtype)(h)
             h = act(GroupNorm(_groups(level, ch, decoder=False), dtype=self.dtype)(time_bias(h)))
             skips.append(h)
         skips.pop()
