@@ -27,7 +27,16 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from benchmarks.harness import RESULTS_DIR, jax_sync, machine, machine_line, matmul_peak, same_network, save_table
+from benchmarks.harness import (
+    RESULTS_DIR,
+    jax_sync,
+    machine,
+    machine_line,
+    matmul_peak,
+    median_wall,
+    same_network,
+    save_table,
+)
 
 SHAPES = ((16, 28, 32), (16, 14, 64), (4, 64, 128), (4, 32, 256))
 TINY_SHAPES = ((2, 8, 32),)  # YNNPACK takes convolutions of 32 channels or more
@@ -40,14 +49,10 @@ XLA_PATHS = {'YNNPACK': {_OPTION: f'{_YNN_TYPES},LIBRARY_FUSION_TYPE_INDIVIDUAL_
 DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 
 
-def median_seconds(fn: Callable[[], Any], sync: Callable[[Any], Any], repeats: int) -> float:
+def warm_median(fn: Callable[[], Any], sync: Callable[[Any], Any], repeats: int) -> float:
+    """One warm-up call (compiles ours), then harness.median_wall."""
     sync(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        sync(fn())
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return median_wall(fn, sync, repeats)
 
 
 def xla_conv(path: str, dtype: Any, backward: bool, x: np.ndarray, w: np.ndarray, g: np.ndarray) -> Callable:
@@ -106,10 +111,10 @@ def measure(shape: tuple[int, int, int], backward: bool, repeats: int) -> dict:
             fn = xla_conv(path, dtype, backward, x, w, g)
             if dtype == jnp.float32:
                 row['same_function'][path] = same_network(as_nhwc(fn()), reference, what=f'{path} vs PyTorch')
-            row['gflops'][f'XLA {path} {jnp.dtype(dtype).name}'] = flops / median_seconds(fn, jax_sync, repeats) / 1e9
+            row['gflops'][f'XLA {path} {jnp.dtype(dtype).name}'] = flops / warm_median(fn, jax_sync, repeats) / 1e9
     for dtype in (torch.float32, torch.bfloat16):
         fn = torch_conv(dtype, backward, x, w, g)
-        row['gflops'][f'PyTorch {str(dtype).split(".")[1]}'] = flops / median_seconds(fn, lambda r: r, repeats) / 1e9
+        row['gflops'][f'PyTorch {str(dtype).split(".")[1]}'] = flops / warm_median(fn, lambda r: r, repeats) / 1e9
     return row
 
 

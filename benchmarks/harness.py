@@ -243,6 +243,11 @@ def record_from_args(name: str, results: list[dict], command: str, args: argpars
                   peak_n=256 if args.tiny else 1024)
 
 
+def median_wall(fn: Callable[[], Any], sync: Callable[[Any], Any], calls: int) -> float:
+    """Median seconds of `calls` calls of `fn`, each waited for with `sync` (no warm-up: warm `fn` up first)."""
+    return float(np.median([_timed(fn, sync) for _ in range(calls)]))
+
+
 def save_table(out_dir: str, name: str, record: dict, table: str) -> None:
     """Writes `record` to <out_dir>/<name>.json and `table` to <out_dir>/<name>.md, and prints the table (the
     benchmarks whose results are not `compare` rows: conv_kernels, profile_ops)."""

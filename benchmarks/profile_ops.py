@@ -49,6 +49,7 @@ from benchmarks.harness import (
     machine,
     machine_line,
     matmul_peak,
+    median_wall,
     save_table,
     torch_sync,
 )
@@ -160,16 +161,6 @@ def profile_theirs(step: Callable[[], Any], calls: int) -> dict[str, float]:
     return {e.key: e.self_cpu_time_total * 1e-6 / calls for e in prof.key_averages() if e.key.startswith('aten::')}
 
 
-def wall(step: Callable[[], Any], sync: Callable[[Any], Any], calls: int) -> float:
-    """Median seconds per call, unprofiled."""
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        sync(step())
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def profile_case(name: str, ours: Callable[[], Any], theirs: Callable[[], Any], lowered: Any, args: tuple,
                  calls: int, check: dict) -> dict:
     """One case: per-category and top-instruction times of both sides, walls, flops and GFLOP/s. Ours is
@@ -181,8 +172,8 @@ def profile_case(name: str, ours: Callable[[], Any], theirs: Callable[[], Any], 
     flops = float((cost[0] if isinstance(cost, list) else cost).get('flops', 0.0))
     ours_ynn = functools.partial(compiled, *args)
     ours_ops, theirs_ops = profile_ours(ours_ynn, calls), profile_theirs(theirs, calls)
-    ours_wall, ynn_wall = wall(ours, jax_sync, calls), wall(ours_ynn, jax_sync, calls)
-    theirs_wall = wall(theirs, torch_sync, calls)
+    ours_wall, ynn_wall = median_wall(ours, jax_sync, calls), median_wall(ours_ynn, jax_sync, calls)
+    theirs_wall = median_wall(theirs, torch_sync, calls)
     by_ours: collections.Counter = collections.Counter()
     for op, s in ours_ops.items():
         if op in categories:
