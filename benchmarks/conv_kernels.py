@@ -37,15 +37,15 @@ from benchmarks.harness import (
     same_network,
     save_table,
 )
+from gen_runtime.xla_cpu import YNN_OPTION
 
 SHAPES = ((16, 28, 32), (16, 14, 64), (4, 64, 128), (4, 32, 256))
 TINY_SHAPES = ((2, 8, 32),)  # YNNPACK takes convolutions of 32 channels or more
 # XLA:CPU's convolution paths as per-compile options: jaxlib 0.10.2's default YNNPACK fusion types (XLA's default
 # compile, same optimised HLO), and the same without individual convolutions (the library's, gen_runtime.xla_cpu).
 _YNN_TYPES = 'LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT'
-_OPTION = 'xla_cpu_experimental_ynn_fusion_type'
-XLA_PATHS = {'YNNPACK': {_OPTION: f'{_YNN_TYPES},LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION'},
-             'Eigen': {_OPTION: _YNN_TYPES}}
+XLA_PATHS = {'YNNPACK': {YNN_OPTION: f'{_YNN_TYPES},LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION'},
+             'Eigen': {YNN_OPTION: _YNN_TYPES}}
 DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 
 

@@ -267,8 +267,8 @@ def markdown(rows: list[dict], peak: dict, about: dict, command: str) -> str:
     """The category table (ms per call, both sides) and each case's ten costliest operations."""
     lines = ['| case | side | wall | GFLOP/s | ' + ' | '.join(CATEGORIES) + ' |',
              '|---|---|---|---|' + '---|' * len(CATEGORIES)]
+    untraced = ' | '.join(['not traced'] + ['-'] * (len(CATEGORIES) - 1))
     for r in rows:
-        untraced = ' | '.join(['not traced'] + ['-'] * (len(CATEGORIES) - 1))
         lines.append(f"| {r['name']} | ours (XLA, Eigen convolutions: the library's) | {1e3 * r['ours_wall_s']:.1f} "
                      f"ms | {r['ours_gflops']:.0f} | {untraced} |")
         for side, label in (('ours', 'ours (XLA, YNNPACK convolutions), profiled'), ('theirs', 'PyTorch')):
