@@ -88,12 +88,13 @@ if [[ "$PART" == ldm ]]; then
     SIZES_VQ=() SIZES_UNET=()
     VQ_LIMIT="${VQ_LIMIT:-75}" UNET_LIMIT="${UNET_LIMIT:-75}"
   fi
+  # The faces resized once, in RUN_DIR/images, for both stages (they differ in the first stage and the steps only).
+  IMAGES="$RUN_DIR/images"
   for STAGE in notebook exercise; do
     DIR="$RUN_DIR/$STAGE"
     STAGE_LOG="$OUT/ldm/$STAGE.log"
     : >"$STAGE_LOG"
-    COMMON=(--config.data.path="$DIR/images" --config.preprocess.output="$DIR/images"
-            --config.runtime.progress_bar=False)
+    COMMON=(--config.data.path="$IMAGES" --config.preprocess.output="$IMAGES" --config.runtime.progress_bar=False)
     VQ=("$PYTHON" main.py --config configs/ldm/celebahq256_exercise.py:vq --workdir "$DIR/vq" "${COMMON[@]}")
     UNET=("$PYTHON" main.py --config configs/ldm/celebahq256_exercise.py:ldm --workdir "$DIR/ldm" "${COMMON[@]}"
           --config.latent.first_stage_workdir="$DIR/vq")
@@ -104,7 +105,7 @@ if [[ "$PART" == ldm ]]; then
     fi
     VQ+=("${SIZES_VQ[@]}") UNET+=("${SIZES_UNET[@]}")
     [[ "${TINY:-0}" == 1 && "$STAGE" == notebook ]] && VQ+=(--config.autoencoder.train_crop=16)
-    [[ -d "$DIR/images" ]] || "${VQ[@]}" --mode preprocess >>"$STAGE_LOG" 2>&1
+    [[ -d "$IMAGES" ]] || "${VQ[@]}" --mode preprocess >>"$STAGE_LOG" 2>&1
     limited "LDM $STAGE: FIRST STAGE" VQ_LIMIT "$STAGE_LOG" "${VQ[@]}" --mode train_autoencoder
     "${VQ[@]}" --mode reconstruct >>"$STAGE_LOG" 2>&1
     limited "LDM $STAGE: UNET" UNET_LIMIT "$STAGE_LOG" "${UNET[@]}" --mode train

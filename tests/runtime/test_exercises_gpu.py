@@ -62,6 +62,8 @@ def test_the_ldm_part_runs_both_stages_and_writes_their_table(data_root, tmp_pat
     assert notebook['reconstruction']['psnr'] > 0 and exercise['memorization']['training_images'] == 56
     # the exercise stage is the unreduced first stage on whole images; the notebook's trains on windows
     runs = tmp_path / 'runs' / 'ldm'
+    # the faces were resized once, for both stages
+    assert (runs / 'images').is_dir() and not any((runs / s / 'images').exists() for s in stages)
     saved = {s: json.loads((runs / s / 'vq' / 'config.json').read_text()) for s in stages}
     assert saved['notebook']['autoencoder']['train_crop'] == 16 and saved['exercise']['autoencoder']['train_crop'] == 0
     assert saved['exercise']['autoencoder']['num_res_blocks'] == 2
