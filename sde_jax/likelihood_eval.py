@@ -35,23 +35,32 @@ def check_likelihood_settings(lk: ml_collections.ConfigDict) -> None:
 
 
 class BatchBpd:
-    """Jitted (params, model-space batch, rng) -> per-example bits/dim, batch sharded over devices."""
+    """Jitted (params, model-space batch, rng) -> per-example bits/dim, batch sharded over devices. The ODE's
+    tolerances (likelihood.rtol, .atol) are arguments of the compiled solve, not constants in it: a tolerance
+    sweep compiles once (in this process, and through jax's persistent cache in others)."""
 
     def __init__(self, exp: Experiment, levels: int) -> None:
         check_likelihood_settings(exp.config.likelihood)
         self.exp, self.levels = exp, levels
-        self._fn = batch_parallel_jit(self._bpd)
+        mesh = parallel.make_mesh()
+        sharded, replicated = parallel.batch_sharded(mesh), parallel.replicated(mesh)
+        self._fn = jax.jit(self._bpd, in_shardings=(replicated, sharded, replicated, replicated),
+                           out_shardings=sharded)
 
-    def _bpd(self, params: dict, x: jax.Array, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def _bpd(self, params: dict, x: jax.Array, rng: jax.Array,
+             tolerances: jax.Array) -> tuple[jax.Array, jax.Array]:
         exp, lk = self.exp, self.exp.config.likelihood
+        rtol, atol = tolerances[0], tolerances[1]
         logp, _, nfe = ode_log_likelihood(exp.sde, exp.score_fn(params), x, rng, estimator=lk.estimator,
-                                          num_probes=lk.num_probes, rtol=lk.rtol, atol=lk.atol, eps=lk.eps)
+                                          num_probes=lk.num_probes, rtol=rtol, atol=atol, eps=lk.eps)
         return bits_per_dim(logp, int(np.prod(x.shape[1:])), self.levels, exp.model_scale()), nfe
 
     def __call__(self, params: dict, x: jax.Array, rng: jax.Array) -> tuple[np.ndarray, int]:
         """(bits/dim per example of the global batch, drift evaluations of the solve: the batch's
         maximum over its examples, each of which is its own ODE)."""
-        bpd, nfe = (parallel.to_host(a) for a in self._fn(params, x, rng))
+        lk = self.exp.config.likelihood
+        tolerances = np.asarray([lk.rtol, lk.atol], np.float32)
+        bpd, nfe = (parallel.to_host(a) for a in self._fn(params, x, rng, tolerances))
         return bpd, int(np.max(nfe))
 
 

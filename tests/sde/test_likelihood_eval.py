@@ -63,6 +63,25 @@ def test_whole_split_with_padded_last_batch_streamed_and_resumed(tmp_path):
     assert summary['bound_times'] == 4 and np.isfinite(summary['bound_bpd']) and summary['bound_bpd_standard_error'] > 0
 
 
+def test_a_tolerance_sweep_is_one_compiled_program():
+    """likelihood.rtol and .atol are arguments of the compiled solve: two tolerances lower to the same program
+    (one compile for a sweep), and each is the one used (the looser solve takes fewer drift evaluations)."""
+    experiments = []
+    for tol in (1e-1, 1e-4):
+        config = _config()
+        config.unlock()
+        config.likelihood.update(estimator='rademacher', rtol=tol, atol=tol)
+        config.lock()
+        experiments.append(make_experiment(config))
+    params = run_once(experiments[0].init_params, jax.random.key(0))
+    x = jax.random.uniform(jax.random.key(1), (2, *experiments[0].image_shape), minval=-1.0, maxval=1.0)
+    fns = [BatchBpd(exp, 17) for exp in experiments]
+    programs = {fn._fn.lower(params, x, jax.random.key(2), np.ones(2, np.float32)).as_text() for fn in fns}
+    assert len(programs) == 1
+    (loose, loose_nfe), (tight, tight_nfe) = (fn(params, x, jax.random.key(2)) for fn in fns)
+    assert loose_nfe < tight_nfe and np.all(np.isfinite(loose)) and np.all(np.isfinite(tight))
+
+
 def test_8_bit_offset_in_minus_one_one_is_7_bits():
     """Song et al. (2021), app. D.2: bits/dim of 8-bit data in [-1, 1] = continuous bits/dim + 8 - 1."""
     exp = make_experiment(_config())  # centred data: model space [-1, 1]
