@@ -36,8 +36,9 @@ def check_likelihood_settings(lk: ml_collections.ConfigDict) -> None:
 
 class BatchBpd:
     """Jitted (params, model-space batch, rng) -> per-example bits/dim, batch sharded over devices. The ODE's
-    tolerances (likelihood.rtol, .atol) are arguments of the compiled solve, not constants in it: a tolerance
-    sweep compiles once (in this process, and through jax's persistent cache in others)."""
+    tolerances (likelihood.rtol, .atol) are arguments of the compiled solve, not constants in it: every tolerance
+    of a sweep is the same program, which jax's persistent compilation cache (JAX_COMPILATION_CACHE_DIR, as the
+    tests set it) then compiles once."""
 
     def __init__(self, exp: Experiment, levels: int) -> None:
         check_likelihood_settings(exp.config.likelihood)
