@@ -21,12 +21,13 @@ from sde_jax.sampling import Step, few_step_sample, get_corrector, get_predictor
 from sde_jax.sde import SDE, RectifiedFlow, shift_times
 
 
-def batch_parallel_jit(fn: Callable[[PyTree, jax.Array, jax.Array], jax.Array]) -> Callable:
-    """jit of fn(params, batch, rng) -> per-example output, with params and rng replicated and the
-    batch (and the output) sharded over all devices."""
+def batch_parallel_jit(fn: Callable[..., jax.Array], replicated_after: int = 1) -> Callable:
+    """jit of fn(params, batch, rng, ...) -> per-example output, with params and the `replicated_after` arguments
+    after the batch (the rng, and any others) replicated and the batch (and the output) sharded over all
+    devices."""
     mesh = parallel.make_mesh()
     sharded, replicated = parallel.batch_sharded(mesh), parallel.replicated(mesh)
-    return jax.jit(fn, in_shardings=(replicated, sharded, replicated), out_shardings=sharded)
+    return jax.jit(fn, in_shardings=(replicated, sharded, *[replicated] * replicated_after), out_shardings=sharded)
 
 
 METHODS = ('pc', 'ode', *few_step.METHODS)

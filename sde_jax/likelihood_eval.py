@@ -43,10 +43,7 @@ class BatchBpd:
     def __init__(self, exp: Experiment, levels: int) -> None:
         check_likelihood_settings(exp.config.likelihood)
         self.exp, self.levels = exp, levels
-        mesh = parallel.make_mesh()
-        sharded, replicated = parallel.batch_sharded(mesh), parallel.replicated(mesh)
-        self._fn = jax.jit(self._bpd, in_shardings=(replicated, sharded, replicated, replicated),
-                           out_shardings=sharded)
+        self._fn = batch_parallel_jit(self._bpd, replicated_after=2)  # the rng and the tolerances
 
     def _bpd(self, params: dict, x: jax.Array, rng: jax.Array,
              tolerances: jax.Array) -> tuple[jax.Array, jax.Array]:
