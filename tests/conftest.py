@@ -1,6 +1,7 @@
 """Shared fixtures: the real-data root and subprocess runs with several simulated devices; the longest tests
 first; one XLA compilation cache for the whole session; one OpenMP thread per process."""
 
+import functools
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gen_runtime.run_once import CPU_ONCE_OPTIONS
+from tests.main_forks import MainForks
 
 DATA_ENV = 'JAXGEN_DATA_ROOT'
 REPO = Path(__file__).resolve().parent.parent
@@ -66,6 +68,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if main_forks.cache_info().currsize:
+        main_forks().close()
     folder = config.stash.get(_CACHE_KEY, None)
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
@@ -112,12 +116,22 @@ def data_root() -> Path:
     return Path(root)
 
 
+@functools.cache
+def main_forks() -> MainForks:
+    """This test process's main.py fork server (tests/main_forks.py), started at its first use."""
+    return MainForks(REPO, python_env())
+
+
 def run_python(args: list[str], *, devices: int = 1, env: dict | None = None, timeout: float = 600,
                check: bool = True) -> subprocess.CompletedProcess:
-    """Runs `python <args>` from the repo root with `devices` simulated CPU devices."""
+    """Runs `python <args>` from the repo root with `devices` simulated CPU devices: main.py forked from this
+    process's fork server where it runs there as in a fresh process (tests/main_forks.py), else a new process."""
     full_env = {**python_env(devices), **(env or {})}
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+    if main_forks().serves(args, full_env):
+        proc = main_forks().run(args, full_env, timeout)
+    else:
+        proc = subprocess.run([sys.executable, *args], cwd=REPO, env=full_env, capture_output=True, text=True,
+                              timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f'python {" ".join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}')
     return proc

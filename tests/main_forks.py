@@ -1,39 +1,51 @@
 """`python main.py ARGS` runs forked from one server process that has already imported what main.py imports.
 
-For the tests that run main.py many times on commands refused before any work (the bad-input battery of
-tests/runtime/test_run_layer.py), where importing jax, flax, orbax and the families was most of each run's time
-(about 1.2 s of CPU each). The server imports those modules and nothing else: it never initialises a jax backend
-(a fork after that is unsafe) and never imports main.py (whose flags each run defines afresh). For every request
-it forks a child that runs main.py as `python main.py ARGS` would: `__main__` from the file, the request's
-arguments and working folder, its own stdout and stderr files, and an ordinary interpreter exit with main.py's
-exit code (so whatever Python prints at shutdown is in the files, as in a fresh process).
+Importing jax, flax, orbax, the families and the quickstart's scikit-learn digits took 3-4.5 s of CPU in every
+main.py process the tests start, most of the time of a run refused before any work and about half of a tiny
+training run's (2026-12-06: 151 main.py processes in a CI run, 391 s of CPU). tests.conftest.run_python
+sends its main.py runs here (`shared`); the bad-input battery of tests/runtime/test_run_layer.py has its own
+server. The server imports those modules and nothing else: it never initialises a jax backend and runs one
+thread (a fork after either is unsafe), and never imports main.py (whose flags each run defines afresh). For
+every request it forks a child that runs main.py as `python main.py ARGS` would: `__main__` from the file, the
+request's arguments, environment and working folder (XLA_FLAGS, read when the child's backend starts, included),
+its own stdout and stderr files, and an ordinary interpreter exit with main.py's exit code (so whatever Python
+prints at shutdown is in the files, as in a fresh process); a child still running after the request's timeout
+is ended by SIGALRM.
 
-Protocol: one JSON request per line on the server's stdin ({"argv", "cwd", "stdout", "stderr"}: paths of the
-files to write), one JSON reply per line on its stdout ({"returncode"}).
+Protocol: one JSON request per line on the server's stdin ({"argv", "cwd", "env", "stdout", "stderr",
+"timeout"}: paths of the files to write), one JSON reply per line on its stdout ({"returncode"}).
 """
 
 import importlib
 import json
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-# What main.py and the families' modes import before their first check.
+# What main.py and the families' modes import before their first check, and the quickstart's data source.
 PRELOAD = ('numpy', 'jax', 'jax.numpy', 'flax.linen', 'optax', 'orbax.checkpoint', 'ml_collections', 'absl.app',
-           'ml_collections.config_flags', 'gen_runtime.modes', 'sde_jax.modes', 'ldm_jax.modes', 'zsl_jax.modes')
+           'ml_collections.config_flags', 'gen_runtime.modes', 'sde_jax.modes', 'ldm_jax.modes', 'zsl_jax.modes',
+           'sklearn.datasets')
+# Environment variables read when the interpreter or an imported module starts (jax reads its JAX_* settings
+# at import, numpy its thread counts): a request whose values differ from the server's runs as a fresh process.
+AT_IMPORT = ('JAX_', 'PYTHON', 'OMP_', 'OPENBLAS_', 'MKL_', 'TF_', 'LD_', 'TMPDIR')
 
 
 def _run_child(request: dict) -> int:
-    """In the forked child: main.py with the request's arguments; returns its exit code."""
+    """In the forked child: main.py with the request's arguments and environment; returns its exit code."""
+    signal.alarm(max(1, int(request['timeout'])))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     for fd, path in ((1, request['stdout']), (2, request['stderr'])):
         out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(out, fd)
         os.close(out)
+    os.environ.clear()
+    os.environ.update(request['env'])
     os.chdir(request['cwd'])
     sys.argv = list(request['argv'])
     try:
@@ -53,6 +65,8 @@ def serve() -> None:
     from jax._src import xla_bridge
 
     assert not xla_bridge._backends, 'a preloaded module initialised a jax backend: forking would be unsafe'
+    threads = len(os.listdir('/proc/self/task'))
+    assert threads == 1, f'the server runs {threads} threads after its imports: forking would be unsafe'
     replies = sys.stdout
     for line in sys.stdin:
         request = json.loads(line)
@@ -67,19 +81,28 @@ def serve() -> None:
 
 
 class MainForks:
-    """A running server (`start`), `run(args)` like tests.conftest.run_python(args, check=False)."""
+    """A running server, `run(args, env)` like tests.conftest.run_python(args, check=False) for main.py."""
 
     def __init__(self, repo: Path, env: dict[str, str]) -> None:
-        self.repo, self.folder = repo, tempfile.mkdtemp(prefix='main-forks-')
-        self.server = subprocess.Popen([sys.executable, '-m', 'tests.main_forks'], cwd=repo, env=env,
+        self.repo, self.env, self.folder = repo, dict(env), tempfile.mkdtemp(prefix='main-forks-')
+        self.server = subprocess.Popen([sys.executable, '-m', 'tests.main_forks'], cwd=repo, env=self.env,
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.count = 0
 
-    def run(self, args: list[str]) -> subprocess.CompletedProcess:
-        """`python ARGS` (ARGS[0] is main.py) run by a forked child; stdout and stderr as text."""
+    def serves(self, args: list[str], env: dict[str, str]) -> bool:
+        """Whether `python ARGS` in `env` runs here as it would in a fresh process: main.py, with what the
+        interpreter and the preloaded modules read at their start as the server had it."""
+        keys = {k for k in {*env, *self.env} if k.startswith(AT_IMPORT)}
+        return bool(args) and args[0] == 'main.py' and all(env.get(k) == self.env.get(k) for k in keys)
+
+    def run(self, args: list[str], env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+        """`python ARGS` (ARGS[0] is main.py) run by a forked child in `env` (default: the server's); stdout and
+        stderr as text."""
         self.count += 1
         out, err = (os.path.join(self.folder, f'{self.count}.{name}') for name in ('out', 'err'))
-        request = {'argv': list(args), 'cwd': str(self.repo), 'stdout': out, 'stderr': err}
+        request = {'argv': list(args), 'cwd': str(self.repo), 'env': dict(self.env if env is None else env),
+                   'stdout': out, 'stderr': err, 'timeout': timeout}
         self.server.stdin.write(json.dumps(request) + '\n')
         self.server.stdin.flush()
         reply = self.server.stdout.readline()

@@ -22,7 +22,6 @@ from gen_runtime.errors import ConfigError
 from gen_runtime.trainer import StopSignal
 from gen_runtime.workdir_lock import LOCK_FILE, hold_workdir
 from tests.conftest import REPO, python_env, run_python, without_xla_cache
-from tests.main_forks import MainForks
 from tests.runtime.test_main import one_line_error, quickstart
 
 
@@ -276,16 +275,8 @@ def test_the_battery_covers_the_three_families():
     assert {config.split(':')[0] for config, _, _ in BAD_INPUTS.values()} >= {SDE, LDM, ZSL}
 
 
-@pytest.fixture(scope='module')
-def main_forks():
-    """main.py runs forked from a server that has imported its modules once (tests/main_forks.py)."""
-    forks = MainForks(REPO, python_env())
-    yield forks
-    forks.close()
-
-
 @pytest.mark.parametrize('case', sorted(BAD_INPUTS))
-def test_bad_input_is_one_line_and_leaves_the_workdir_alone(tmp_path, case, main_forks):
+def test_bad_input_is_one_line_and_leaves_the_workdir_alone(tmp_path, case):
     _files(tmp_path)
     before = _tree(tmp_path)
     config, extra, message = BAD_INPUTS[case]
@@ -293,7 +284,7 @@ def test_bad_input_is_one_line_and_leaves_the_workdir_alone(tmp_path, case, main
     small = [arg for arg in SMALL.get(config, []) if arg.split('=')[0] not in overridden]
     command = ['main.py', '--config', config.format(tmp=tmp_path), '--workdir', str(tmp_path / 'run'),
                *small, *(arg.format(tmp=tmp_path, repo=REPO) for arg in extra)]
-    proc = main_forks.run(command)
+    proc = run_python(command, check=False)
     assert re.search(message, one_line_error(proc)), proc.stderr[-2000:]
     assert _tree(tmp_path) == before  # not even the refused run's config.json, nor a new workdir, is left
 
