@@ -1,16 +1,15 @@
 """`python main.py ARGS` runs forked from one server process that has already imported what main.py imports.
 
-Importing jax, flax, orbax, the families and the quickstart's scikit-learn digits took 3-4.5 s of CPU in every
-main.py process the tests start, most of the time of a run refused before any work and about half of a tiny
-training run's (2026-12-06: 151 main.py processes in a CI run, 391 s of CPU). tests.conftest.run_python
-sends its main.py runs here (`shared`); the bad-input battery of tests/runtime/test_run_layer.py has its own
-server. The server imports those modules and nothing else: it never initialises a jax backend and runs one
-thread (a fork after either is unsafe), and never imports main.py (whose flags each run defines afresh). For
-every request it forks a child that runs main.py as `python main.py ARGS` would: `__main__` from the file, the
-request's arguments, environment and working folder (XLA_FLAGS, read when the child's backend starts, included),
-its own stdout and stderr files, and an ordinary interpreter exit with main.py's exit code (so whatever Python
-prints at shutdown is in the files, as in a fresh process); a child still running after the request's timeout
-is ended by SIGALRM.
+Importing jax, flax, orbax and the families took about 3 s of CPU in every main.py process the tests start: most of
+a run refused before any work, about half of a tiny training run (2026-12-06: 151 main.py processes in a CI run, 391
+s of CPU). tests.conftest.run_python sends its main.py runs to its test process's server (one per xdist worker,
+started at the first run). The server imports those modules and nothing else: it never initialises a jax backend and
+runs one thread (a fork after either is unsafe), and never imports main.py (whose flags each run defines afresh).
+For every request it forks a child that runs main.py as `python main.py ARGS` would: `__main__` from the file, the
+request's arguments, environment and working folder (XLA_FLAGS, read when the child's backend starts, included), its
+own stdout and stderr files, and an ordinary interpreter exit with main.py's exit code (so whatever Python prints at
+shutdown is in the files, as in a fresh process); a child still running after the request's timeout is ended by
+SIGALRM.
 
 Protocol: one JSON request per line on the server's stdin ({"argv", "cwd", "env", "stdout", "stderr",
 "timeout"}: paths of the files to write), one JSON reply per line on its stdout ({"returncode"}).
@@ -26,10 +25,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-# What main.py and the families' modes import before their first check, and the quickstart's data source.
+# What main.py and the families' modes import before their first check.
 PRELOAD = ('numpy', 'jax', 'jax.numpy', 'flax.linen', 'optax', 'orbax.checkpoint', 'ml_collections', 'absl.app',
-           'ml_collections.config_flags', 'gen_runtime.modes', 'sde_jax.modes', 'ldm_jax.modes', 'zsl_jax.modes',
-           'sklearn.datasets')
+           'ml_collections.config_flags', 'gen_runtime.modes', 'sde_jax.modes', 'ldm_jax.modes', 'zsl_jax.modes')
 # Environment variables read when the interpreter or an imported module starts (jax reads its JAX_* settings
 # at import, numpy its thread counts): a request whose values differ from the server's runs as a fresh process.
 AT_IMPORT = ('JAX_', 'PYTHON', 'OMP_', 'OPENBLAS_', 'MKL_', 'TF_', 'LD_', 'TMPDIR')

@@ -46,6 +46,18 @@ def test_dequantisation_fills_each_bin_and_plain_scaling_hits_the_ends():
     assert low.std() > 0.25 / 256  # uniform within the bin, not a constant offset
 
 
+def test_the_digits_table_is_what_load_digits_reads(monkeypatch):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    table = data.digits_table()
+    np.testing.assert_array_equal(table[:, :64].reshape(-1, 8, 8), digits.images)
+    np.testing.assert_array_equal(table[:, 64], digits.target)
+    # a scikit-learn that keeps the table elsewhere: load_digits itself
+    monkeypatch.setattr(data.importlib.util, 'find_spec', lambda name: None)
+    np.testing.assert_array_equal(data.digits_table(), table)
+
+
 def test_digits_source_needs_no_download():
     train = data.load_dataset(config_for(source='digits'), 'train')
     test = data.load_dataset(config_for(source='digits'), 'test')
