@@ -2,22 +2,21 @@
 summary, grid and table."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import xla_flags
+from tests.conftest import main_forks, python_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(part: str, out: Path, data_root: Path, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, 'TINY': '1', 'PYTHON': sys.executable, 'XLA_FLAGS': xla_flags(),
-                   'DEVICE_KIT': str(tmp_path / 'no_kit'), 'JAXGEN_DATA_ROOT': str(data_root), 'TMPDIR': str(tmp_path),
-                   'RUNS': str(tmp_path / 'runs'), **env}
+    """The script with this test process's python, its main.py runs forked from the test's fork server
+    (tests/main_forks.py)."""
+    environment = {**python_env(), 'TINY': '1', 'PYTHON': main_forks().python, 'DEVICE_KIT': str(tmp_path / 'no_kit'),
+                   'JAXGEN_DATA_ROOT': str(data_root), 'TMPDIR': str(tmp_path), 'RUNS': str(tmp_path / 'runs'), **env}
     return subprocess.run(['bash', 'scripts/exercises_gpu.sh', part, str(out)], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=1200)
 
