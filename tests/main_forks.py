@@ -17,7 +17,7 @@ differs in what the interpreter and the preloaded modules read at their start) i
 starts a new interpreter instead.
 
 Protocol, over the UNIX socket `socket` in the server's folder, one connection per run: the client sends one JSON
-request ({"argv", "cwd", "env", "timeout"}) with three file descriptors (standard input, output, error); the server
+line ({"argv", "cwd", "env", "timeout"}) with three file descriptors (standard input, output, error); the server
 answers one JSON line, {"fresh": true} or {"pid"} (the child, for the client to pass signals on), then, when the
 child has exited, {"returncode"} (negative: the signal that ended it).
 """
@@ -138,6 +138,8 @@ def serve(folder: str) -> None:
         if listener in readable:
             conn, _ = listener.accept()
             data, fds, _, _ = socket.recv_fds(conn, MESSAGE_BYTES, 3)
+            while data and not data.endswith(b'\n'):  # the rest of a long request
+                data += conn.recv(MESSAGE_BYTES)
             request = json.loads(data)
             if len(fds) != 3 or not forkable(request['argv'], request['env'], server_env):
                 _reply(conn, {'fresh': True})
@@ -169,7 +171,7 @@ def request(folder: str, args: list[str], cwd: str, env: dict[str, str], timeout
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(os.path.join(folder, 'socket'))
         message = {'argv': list(args), 'cwd': cwd, 'env': env, 'timeout': timeout}
-        socket.send_fds(conn, [json.dumps(message).encode()], list(fds))
+        socket.send_fds(conn, [(json.dumps(message) + '\n').encode()], list(fds))
         replies = conn.makefile('r')
         first = json.loads(replies.readline())
         if first.get('fresh'):
