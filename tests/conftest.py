@@ -118,7 +118,7 @@ def data_root() -> Path:
 
 @functools.cache
 def main_forks() -> MainForks:
-    """This test process's main.py fork server (tests/main_forks.py), started at its first use."""
+    """This test process's main.py fork server (tests/main_forks.py), started at its first main.py run."""
     return MainForks(REPO, python_env())
 
 

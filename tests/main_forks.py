@@ -28,6 +28,7 @@ import json
 import os
 import runpy
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -140,8 +141,8 @@ def serve(folder: str) -> None:
             data, fds, _, _ = socket.recv_fds(conn, MESSAGE_BYTES, 3)
             while data and not data.endswith(b'\n'):  # the rest of a long request
                 data += conn.recv(MESSAGE_BYTES)
-            request = json.loads(data)
-            if len(fds) != 3 or not forkable(request['argv'], request['env'], server_env):
+            asked = json.loads(data)
+            if len(fds) != 3 or not forkable(asked['argv'], asked['env'], server_env):
                 _reply(conn, {'fresh': True})
                 for fd in fds:
                     os.close(fd)
@@ -157,7 +158,7 @@ def serve(folder: str) -> None:
                     held.close()
                 os.close(wake_read)
                 os.close(wake_write)
-                sys.exit(_run_child(request, fds, set_at_import))  # the child exits as a fresh `python main.py` would
+                sys.exit(_run_child(asked, fds, set_at_import))  # the child exits as a fresh `python main.py` would
             for fd in fds:
                 os.close(fd)
             children[pid] = conn
@@ -185,19 +186,31 @@ def request(folder: str, args: list[str], cwd: str, env: dict[str, str], timeout
 
 
 class MainForks:
-    """A running server: `run(args, env)` like tests.conftest.run_python(args, check=False) for main.py, and
-    `python`, an executable for scripts' PYTHON that runs their main.py here (tests/fork_python.py)."""
+    """A server, started at its first run: `run(args, env)` like tests.conftest.run_python(args, check=False) for
+    main.py, and `python`, an executable for scripts' PYTHON that runs their main.py here (tests/fork_python.py).
+    `serves` needs no server: a test process whose runs all go elsewhere never starts one."""
 
     def __init__(self, repo: Path, env: dict[str, str]) -> None:
         self.repo, self.env, self.folder = repo, dict(env), tempfile.mkdtemp(prefix='main-forks-')
-        self.server = subprocess.Popen([sys.executable, '-m', 'tests.main_forks', self.folder], cwd=repo,
+        self.server: subprocess.Popen | None = None
+        self._python = os.path.join(self.folder, 'python')
+        with open(self._python, 'w') as f:
+            f.write(f'#!/bin/sh\nexec {sys.executable} -S {repo / "tests" / "fork_python.py"} {self.folder} "$@"\n')
+        os.chmod(self._python, 0o755)
+
+    def _start(self) -> None:
+        if self.server is not None:
+            return
+        self.server = subprocess.Popen([sys.executable, '-m', 'tests.main_forks', self.folder], cwd=self.repo,
                                        env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self.server.stdout.readline().strip() != 'ready':
             raise RuntimeError(f'the main.py fork server did not start ({self.server.wait()})')
-        self.python = os.path.join(self.folder, 'python')
-        with open(self.python, 'w') as f:
-            f.write(f'#!/bin/sh\nexec {sys.executable} -S {repo / "tests" / "fork_python.py"} {self.folder} "$@"\n')
-        os.chmod(self.python, 0o755)
+
+    @property
+    def python(self) -> str:
+        """The executable for a script's PYTHON (the server started)."""
+        self._start()
+        return self._python
 
     def serves(self, args: list[str], env: dict[str, str]) -> bool:
         """Whether `python ARGS` in `env` runs here as it would in a fresh process (`forkable`)."""
@@ -210,6 +223,7 @@ class MainForks:
         env = dict(self.env if env is None else env)
         if not self.serves(args, env):
             raise ValueError(f'python {" ".join(args)} in that environment would not run as a fresh process')
+        self._start()
         with open(os.devnull) as stdin, tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
             code = request(self.folder, args, str(self.repo), env, timeout, (stdin.fileno(), out.fileno(),
                                                                               err.fileno()))
@@ -220,12 +234,10 @@ class MainForks:
         return subprocess.CompletedProcess(['python', *args], code, *texts)
 
     def close(self) -> None:
-        self.server.stdin.close()
-        self.server.wait(timeout=60)
-        for name in ('socket', 'python'):
-            os.remove(os.path.join(self.folder, name))
-        os.rmdir(self.folder)
-
+        if self.server is not None:
+            self.server.stdin.close()
+            self.server.wait(timeout=60)
+        shutil.rmtree(self.folder)  # the executable, and the socket of a server that started
 
 if __name__ == '__main__':
     serve(sys.argv[1])
